@@ -1,0 +1,1 @@
+"""pppup: the unprivileged client (accounts, chat and login scripts, callback, CLI)."""

@@ -1,0 +1,183 @@
+"""A raw, hostile client of the installed setuid shim (standard library only).
+
+Run AS THE ATTACKING USER with the system interpreter:
+    /usr/bin/python3.11 -I rawclient.py < steps.json  > result.json
+
+It does what a forged client can do: exec the shim with any argv, env, fd 3,
+stdio, rlimits, signal dispositions and umask, then send arbitrary datagrams
+(with fds attached if wanted), read answers (with the fds that come back),
+sleep, close, and wait for the helper's exit status.
+
+steps.json: {"spawn": {...}, "steps": [{...}, ...]}
+  spawn: fd3 = "good" | "closed" | "pipe" | "file" | "devnull" | "inet" | "stream" | "dgram" |
+               "listening" | "connect:PATH" (a SEQPACKET socket connected to PATH)
+         argv (list, may be []), env (dict), close_stdio (bool), rlimits {"NOFILE": [soft, hard], ...},
+         ignore_signals [names], block_signals [names], umask (int), cwd, nice (int)
+  steps: {"send": TEXT} | {"send_hex": HEX} | {"attach_fds": N} (to the next send)
+         | {"recv": SECONDS} | {"sleep": SECONDS} | {"close": true} | {"wait": SECONDS}
+result: {"pid": P, "events": [...], "exit": CODE or null}
+"""
+import array
+import ctypes
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import stat
+import sys
+import time
+
+SHIM = "/usr/local/lib/pppup/pppup-shim"
+
+
+def make_fd3(kind):
+    if kind == "good":
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return ours, theirs.detach()
+    if kind == "closed":
+        return None, None
+    if kind == "pipe":
+        return None, os.pipe()[0]
+    if kind == "file":
+        return None, os.open("/etc/hostname", os.O_RDONLY)
+    if kind == "devnull":
+        return None, os.open("/dev/null", os.O_RDWR)
+    if kind == "inet":
+        return None, socket.socket(socket.AF_INET, socket.SOCK_STREAM).detach()
+    if kind == "stream":
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return ours, theirs.detach()
+    if kind == "dgram":
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        return ours, theirs.detach()
+    if kind == "listening":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.bind(b"\0pppup-attack-%d" % os.getpid())
+        s.listen(1)
+        return None, s.detach()
+    if kind.startswith("connect:"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(kind.split(":", 1)[1])
+        return None, s.detach()
+    raise ValueError(kind)
+
+
+def raw_execve(path, argv, env):
+    libc = ctypes.CDLL(None, use_errno=True)
+    c_argv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
+    c_env = (ctypes.c_char_p * (len(env) + 1))(*[e.encode() for e in env], None)
+    libc.execve(path.encode(), c_argv, c_env)
+
+
+def spawn(spec):
+    ours, theirs = make_fd3(spec.get("fd3", "good"))
+    argv = spec.get("argv", [SHIM])
+    env = [f"{k}={v}" for k, v in spec.get("env", {}).items()]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if theirs is None:
+                try:
+                    os.close(3)
+                except OSError:
+                    pass
+            else:
+                if theirs != 3:
+                    os.dup2(theirs, 3)
+                os.set_inheritable(3, True)
+            for name in spec.get("ignore_signals", []):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+            if spec.get("block_signals"):
+                signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, n) for n in spec["block_signals"]})
+            if "umask" in spec:
+                os.umask(spec["umask"])
+            if "cwd" in spec:
+                os.chdir(spec["cwd"])
+            if "nice" in spec:
+                os.nice(spec["nice"])
+            for name, (soft, hard) in spec.get("rlimits", {}).items():
+                resource.setrlimit(getattr(resource, "RLIMIT_" + name), (soft, hard))
+            if spec.get("close_stdio"):
+                for fd in (0, 1, 2):
+                    os.close(fd)
+            raw_execve(SHIM, argv, env)
+        finally:
+            os._exit(127)
+    if theirs is not None and theirs != 3:
+        os.close(theirs)
+    return pid, ours
+
+
+def describe_fd(fd):
+    st = os.fstat(fd)
+    flags = __import__("fcntl").fcntl(fd, __import__("fcntl").F_GETFL)
+    return {"chr": stat.S_ISCHR(st.st_mode), "reg": stat.S_ISREG(st.st_mode),
+            "rdev": [os.major(st.st_rdev), os.minor(st.st_rdev)], "uid": st.st_uid,
+            "accmode": flags & os.O_ACCMODE, "isatty": os.isatty(fd),
+            "link": os.readlink(f"/proc/self/fd/{fd}")}
+
+
+def main():
+    plan = json.load(sys.stdin)
+    events = []
+    pid, sock = spawn(plan.get("spawn", {}))
+    attach = 0
+    status = None
+    for step in plan.get("steps", []):
+        try:
+            if sock is None and ("recv" in step or "send" in step or "send_hex" in step or "close" in step):
+                events.append({"recv": "no-socket"} if "recv" in step else {"skipped": "no socket"})
+            elif "attach_fds" in step:
+                attach = step["attach_fds"]
+            elif "send" in step or "send_hex" in step:
+                data = step["send"].encode("latin-1") if "send" in step else bytes.fromhex(step["send_hex"])
+                fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(attach)]
+                anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+                sock.sendmsg([data], anc, socket.MSG_NOSIGNAL)
+                for fd in fds:
+                    os.close(fd)
+                attach = 0
+                events.append({"sent": len(data)})
+            elif "recv" in step:
+                ready, _, _ = select.select([sock], [], [], step["recv"])
+                if not ready:
+                    events.append({"recv": "timeout"})
+                    continue
+                data, anc, flags, _ = sock.recvmsg(70000, socket.CMSG_SPACE(64))
+                fds = []
+                for level, kind, payload in anc:
+                    arr = array.array("i")
+                    arr.frombytes(payload[: len(payload) - len(payload) % 4])
+                    fds.extend(arr)
+                event = {"recv": "eof" if not data else "data", "fds": [describe_fd(fd) for fd in fds]}
+                for fd in fds:
+                    os.close(fd)
+                if data:
+                    try:
+                        event["answer"] = json.loads(data)
+                    except ValueError:
+                        event["raw"] = data.decode("latin-1")
+                events.append(event)
+            elif "sleep" in step:
+                time.sleep(step["sleep"])
+            elif "close" in step:
+                sock.close()
+                sock = None
+                events.append({"closed": True})
+            elif "wait" in step:
+                deadline = time.monotonic() + step["wait"]
+                while time.monotonic() < deadline:
+                    done, st = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        status = os.waitstatus_to_exitcode(st)
+                        break
+                    time.sleep(0.01)
+                events.append({"exit": status})
+        except OSError as exc:
+            events.append({"error": type(exc).__name__, "errno": exc.errno})
+    print(json.dumps({"pid": pid, "events": events, "exit": status}))
+
+
+main()

@@ -1,0 +1,592 @@
+"""Attack classes L (locks), D (device paths), K (killing pppd), Z (crashes), O (pppd
+options), X2 (full /run) and F5 (fds outliving the session) of security.md, run as
+unprivileged users against the installed setuid shim on root-held pty lines.
+
+Besides the autouse oracle (/etc unchanged, no canary, no helper left), every
+case checks the line afterwards: no lock and no session record of our lines
+left, no pppd left (the `world` fixture).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attack_harness import TEST_PEER, answers, raw, request, run_as, wait_no_helpers  # noqa: E402
+from line_support import (acquire_code, client, close_world, leftovers, make_world,  # noqa: E402
+                          read_end, read_session, remove_leftovers, start_supervisor, wait_gone)
+
+from pppup_protocol import paths  # noqa: E402
+from pppup_protocol.errors import Code  # noqa: E402
+from pppup_helper import procinfo  # noqa: E402
+
+HELPER_CODE = 13
+
+
+@pytest.fixture
+def world(policy):
+    w = make_world()
+    policy.write(w.policy_text())
+    w.policy = policy
+    yield w
+    wait_no_helpers()            # a helper may still be cleaning up after its client went
+    bad = leftovers(w)
+    pppds = _pppd_pids([ln.path for ln in w.lines.values()])
+    close_world(w)
+    remove_leftovers(w)
+    assert not bad, f"left behind: {bad}"
+    assert not pppds, f"pppd left running on our lines: {pppds}"
+
+
+def _pppd_pids(ttys: list[str] | None = None) -> list[int]:
+    """Live pppd processes (on one of `ttys`, if given)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/exe") != "/usr/sbin/pppd":
+                continue
+            fields = procinfo.stat_fields(int(entry))
+            if fields is None or fields[0] == "Z":
+                continue
+            if ttys is None or os.readlink(f"/proc/{entry}/fd/0") in ttys:
+                out.append(int(entry))
+        except OSError:
+            pass
+    return out
+
+
+def _sha(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def acquire_and_release(user, line="modem1") -> dict:
+    return client(user, acquire_code(line) + """
+    if fd is not None:
+        out["fd"] = {"rdev": [os.major(os.fstat(fd).st_rdev), os.minor(os.fstat(fd).st_rdev)]}
+        h.release(); os.close(fd)
+    h.close(); emit()
+    """)
+
+
+@pytest.fixture
+def sysctl():
+    saved = {}
+
+    def set_(name: str, value: str) -> None:
+        path = "/proc/sys/" + name.replace(".", "/")
+        saved.setdefault(path, open(path).read().strip())
+        with open(path, "w") as f:
+            f.write(value)
+    yield set_
+    for path, value in saved.items():
+        with open(path, "w") as f:
+            f.write(value)
+
+
+# ===================================================================== L
+@pytest.mark.parametrize("protected", ["0", "1"])
+def test_L1_symlink_lock_to_shadow_is_reported_not_followed(world, mallory, sysctl, protected):
+    sysctl("fs.protected_symlinks", protected)
+    lock = os.path.join(paths.LOCK_DIR, f"LCK..pts_{world.lines['modem1'].number}")
+    before = _sha("/etc/shadow")
+    assert run_as(mallory, ["ln", "-s", "/etc/shadow", lock]).returncode == 0
+    try:
+        r = acquire_and_release(mallory)
+        assert r["error"]["code"] == Code.LINE and "symbolic link" in r["error"]["message"]
+        assert "fd" not in r
+        assert os.path.islink(lock) and _sha("/etc/shadow") == before
+    finally:
+        os.unlink(lock)
+
+
+def test_L2_hardlink_to_a_root_file_is_never_written_or_removed(world, mallory, sysctl):
+    sysctl("fs.protected_hardlinks", "0")
+    lock = [p for p in world.lines["modem1"].lock_paths() if "/LK." in p][0]
+    before = _sha("/etc/passwd")
+    assert run_as(mallory, ["ln", "/etc/passwd", lock]).returncode == 0
+    try:
+        r = acquire_and_release(mallory)
+        assert r["error"]["code"] == Code.LINE and "not a lock file" in r["error"]["message"]
+        assert os.stat("/etc/passwd").st_nlink == 2 and _sha("/etc/passwd") == before
+    finally:
+        os.unlink(lock)
+
+
+def test_L2_users_own_stale_lock_file_is_replaced_by_a_root_owned_one(world, mallory, alice):
+    dead = subprocess.Popen(["/bin/true"])
+    dead.wait()
+    lock = world.lines["modem1"].lock_paths()[0]
+    assert run_as(mallory, ["sh", "-c", f"printf '%10d\\n' {dead.pid} > {lock}"]).returncode == 0
+    assert os.stat(lock).st_uid == mallory.uid
+    held = client(alice, acquire_code() + f"""
+    out["lock_uid"] = os.stat({lock!r}).st_uid
+    h.release(); os.close(fd); h.close(); emit()
+    """)
+    assert held["error"] is None and held["lock_uid"] == 0
+
+
+def test_L3_fake_live_owner_pid_1_blocks_without_takeover(world, mallory):
+    lock = world.lines["modem1"].lock_paths()[0]
+    assert run_as(mallory, ["sh", "-c", f"printf '%10d\\n' 1 > {lock}"]).returncode == 0
+    try:
+        r = acquire_and_release(mallory)
+        assert r["error"]["code"] == Code.BUSY and "pid 1 " in r["error"]["message"]
+        assert open(lock).read() == "         1\n"
+    finally:
+        os.unlink(lock)
+
+
+def test_L3_users_sleeping_process_holds_the_line_and_is_named(world, mallory, alice):
+    sleeper = subprocess.Popen(["setpriv", f"--reuid={mallory.uid}", f"--regid={mallory.gid}",
+                                "--clear-groups", "sleep", "60"])
+    world.procs.append(sleeper)
+    time.sleep(0.2)
+    lock = world.lines["modem1"].lock_paths()[1]
+    assert run_as(mallory, ["sh", "-c", f"printf '%10d\\n' {sleeper.pid} > {lock}"]).returncode == 0
+    try:
+        r = acquire_and_release(alice)
+        assert r["error"]["code"] == Code.BUSY
+        assert f"pid {sleeper.pid} ('sleep', user pppt-mallory)" in r["error"]["message"]
+    finally:
+        os.unlink(lock)
+
+
+@pytest.mark.parametrize("content,taken", [
+    ("huge", False), ("-1\\n", True), ("4294967296\\n", True), ("12abc\\n", True), ("", True),
+    ("\\001\\002\\003\\004", True),
+])
+def test_L4_garbage_lock_content_is_parsed_strictly(world, mallory, alice, content, taken):
+    lock = world.lines["modem1"].lock_paths()[0]
+    if content == "huge":
+        assert run_as(mallory, ["truncate", "-s", "1G", lock]).returncode == 0
+    else:
+        assert run_as(mallory, ["sh", "-c", f"printf '%b' '{content}' > {lock}"]).returncode == 0
+    try:
+        r = acquire_and_release(alice)
+        if taken:
+            assert r["error"] is None and "fd" in r
+        else:
+            assert r["error"]["code"] == Code.LINE and "not a lock file" in r["error"]["message"]
+            assert os.path.getsize(lock) == 1 << 30
+    finally:
+        if os.path.lexists(lock):
+            os.unlink(lock)
+
+
+def test_L5_two_users_racing_for_a_stale_lock_get_one_owner(world, mallory, alice):
+    dead = subprocess.Popen(["/bin/true"])
+    dead.wait()
+    for path in world.lines["modem1"].lock_paths():
+        with open(path, "w") as f:
+            f.write("%10d\n" % dead.pid)
+    go = time.time() + 2.0
+    code = f"""
+    while time.time() < {go}: pass
+    """ + acquire_code() + f"""
+    out["won"] = fd is not None
+    while time.time() < {go} + 3: time.sleep(0.05)
+    if fd is not None: h.release(); os.close(fd)
+    h.close(); emit()
+    """
+    racers = [client(u, code, background=True) for u in (alice, mallory, alice, mallory)]
+    import json
+    results = [json.loads(p.communicate(timeout=90)[0].strip().splitlines()[-1]) for p in racers]
+    assert sum(r["won"] for r in results) == 1, results
+    assert all(r["won"] or r["error"]["code"] == Code.BUSY for r in results), results
+
+
+def test_L6_fifo_at_the_lock_path_does_not_hang_the_helper(world, mallory):
+    lock = world.lines["modem1"].lock_paths()[0]
+    assert run_as(mallory, ["mkfifo", lock]).returncode == 0
+    try:
+        t0 = time.monotonic()
+        r = acquire_and_release(mallory)
+        assert time.monotonic() - t0 < 20
+        assert r["error"]["code"] == Code.LINE and "FIFO" in r["error"]["message"]
+    finally:
+        os.unlink(lock)
+
+
+def test_L6_directory_at_the_lock_path_is_refused(world, mallory):
+    lock = world.lines["modem1"].lock_paths()[-1]
+    assert run_as(mallory, ["mkdir", lock]).returncode == 0
+    try:
+        r = acquire_and_release(mallory)
+        assert r["error"]["code"] == Code.LINE and "directory" in r["error"]["message"]
+    finally:
+        os.rmdir(lock)
+
+
+def test_L7_lock_names_the_live_helper_and_a_killed_helper_is_converged(world, alice, mallory):
+    holder = client(alice, acquire_code() + """
+    out["ok"] = fd is not None; emit()
+    sys.stdin.readline()
+    """, background=True)
+    import json
+    first = json.loads(holder.stdout.readline())
+    assert first["ok"]
+    from attack_harness import helper_of
+    helper = helper_of(alice)
+    for path in world.lines["modem1"].lock_paths():
+        assert open(path).read() == "%10d\n" % helper
+        assert os.stat(path).st_uid == 0
+    os.kill(helper, signal.SIGKILL)        # root simulates a crash of the helper (Z1)
+    holder.stdin.close()
+    holder.wait(timeout=30)
+    assert read_session("modem1").supervisor_pid == helper
+    status = client(mallory, "h = HelperClient(); out['s'] = h.status(); h.close(); emit()")["s"]
+    line = [e for e in status if e["line"] == "modem1"][0]
+    assert line["state"] == "free" and "died" in line["last"]["reason"]
+    assert leftovers(world) == []
+
+
+# ===================================================================== D
+def test_D1_repointed_policy_symlink_is_refused_by_the_rdev_pin(world, mallory):
+    link = os.path.join(world.dev_dir, "modem")
+    os.symlink(world.lines["modem1"].path, link)
+    st = os.stat(world.lines["modem1"].path)
+    pin = f'rdev = "{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"\n'
+    world.policy.write(world.policy_text(device={"modem1": link}, extra_line={"modem1": pin}))
+    assert acquire_and_release(mallory)["error"] is None        # as configured: fine
+    os.unlink(link)
+    os.symlink(world.lines["modem2"].path, link)                   # "udev" re-points it
+    r = acquire_and_release(mallory)
+    assert r["error"]["code"] == Code.LINE and "pins" in r["error"]["message"] and "fd" not in r
+
+
+def test_D2_users_own_pty_is_never_a_line(world, mallory):
+    holder = subprocess.Popen(["setpriv", f"--reuid={mallory.uid}", f"--regid={mallory.gid}", "--clear-groups",
+                               "/usr/bin/python3.11", "-I", "-c",
+                               "import os,sys; m,s=os.openpty(); print(os.ttyname(s), flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    world.procs.append(holder)
+    own = holder.stdout.readline().strip()
+    assert os.stat(own).st_uid == mallory.uid
+    world.policy.write(world.policy_text(device={"modem1": own}))
+    r = acquire_and_release(mallory)
+    assert r["error"] is not None and "fd" not in r
+    assert f"owned by uid {mallory.uid}" in r["error"]["message"] or r["error"]["code"] == Code.CONFIG
+
+
+@pytest.mark.parametrize("device", ["/dev/tty", "/dev/console", "/dev/null", "/proc/self/fd/0"])
+def test_D2_non_serial_devices_are_refused(world, mallory, device):
+    text = world.policy_text(device={"modem1": device}).replace("pty = true\n", "pty = false\n", 1)
+    world.policy.write(text)
+    r = acquire_and_release(mallory)
+    assert r["error"] is not None and r["error"]["code"] in (Code.LINE, Code.CONFIG) and "fd" not in r
+
+
+@pytest.mark.parametrize("kind", ["fifo", "file", "dir", "dangling"])
+def test_D3_wrong_object_at_the_device_path_is_refused_without_hanging(world, mallory, kind):
+    path = os.path.join(world.dev_dir, "modem")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "file":
+        open(path, "w").close()
+    elif kind == "dir":
+        os.mkdir(path)
+    else:
+        os.symlink("/dev/nonexistent-modem", path)
+    world.policy.write(world.policy_text(device={"modem1": path}))
+    t0 = time.monotonic()
+    r = acquire_and_release(mallory)
+    assert time.monotonic() - t0 < 20
+    assert r["error"] is not None and r["error"]["code"] in (Code.LINE, Code.CONFIG) and "fd" not in r
+
+
+def test_D4_received_fd_is_the_pinned_tty_read_write_and_no_ctty_anywhere(world, alice):
+    expected = os.stat(world.lines["modem1"].path).st_rdev
+    holder = client(alice, acquire_code() + """
+    import fcntl
+    st = os.fstat(fd)
+    out.update(rdev=st.st_rdev, acc=fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE, tty=os.isatty(fd),
+               link=os.readlink(f"/proc/self/fd/{fd}"))
+    emit(); sys.stdin.readline()
+    h.release(); os.close(fd); h.close()
+    """, background=True)
+    import json
+    got = json.loads(holder.stdout.readline())
+    try:
+        assert got["rdev"] == expected and got["acc"] == os.O_RDWR and got["tty"]
+        assert got["link"] == world.lines["modem1"].path
+        from attack_harness import helper_of
+        helper = helper_of(alice)
+        assert procinfo.stat_fields(helper)[4] == "0"          # the helper took no ctty
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_D5_line_outside_the_users_rule_is_refused(world, mallory):
+    r = acquire_and_release(mallory, "modem2")
+    assert r["error"]["code"] == Code.DENIED and "fd" not in r
+    assert leftovers(world) == []
+
+
+def test_D6_second_opener_gets_ebusy_while_the_session_lasts(world, alice, mallory):
+    os.chown(world.lines["modem1"].path, 0, mallory.gid)   # as if mallory were in dialout
+    os.chmod(world.lines["modem1"].path, 0o660)
+    probe = ["/usr/bin/python3.11", "-I", "-c",
+             f"import os; os.open({world.lines['modem1'].path!r}, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)"]
+    assert run_as(mallory, probe).returncode == 0      # control: without a session she may open it
+    holder = client(alice, acquire_code() + "emit(); sys.stdin.readline(); h.release(); os.close(fd); h.close()",
+                    background=True)
+    import json
+    assert json.loads(holder.stdout.readline())["error"] is None
+    try:
+        r = run_as(mallory, probe)
+        assert r.returncode != 0 and "Device or resource busy" in r.stderr
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+# ===================================================================== F5
+def test_F5_fd_kept_after_release_is_dead(world, alice):
+    r = client(alice, acquire_code() + """
+    h.release(); h.close()
+    out["read"] = os.read(fd, 10).decode()
+    try:
+        os.write(fd, b"ATDT123\\r"); out["write"] = "ok"
+    except OSError as e:
+        out["write"] = errno.errorcode[e.errno]
+    emit()
+    """)
+    assert r["read"] == "" and r["write"] == "EIO"
+
+
+def test_F5_fd_kept_after_the_client_connection_ends_is_dead(world, alice):
+    r = client(alice, acquire_code() + """
+    h.close()                         # the helper sees EOF and cleans up
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.write(fd, b"AT\\r")
+        except OSError as e:
+            out["write"] = errno.errorcode[e.errno]; break
+        time.sleep(0.05)
+    emit()
+    """)
+    assert r["write"] == "EIO"
+
+
+def test_F5_dial_time_limit_takes_the_line_back_from_a_connected_client(world, alice):
+    world.policy.write(world.policy_text().replace("dial_seconds = 60", "dial_seconds = 10"))
+    r = client(alice, acquire_code() + """
+    t0 = time.time()
+    while time.time() - t0 < 25:
+        try:
+            os.write(fd, b"AT\\r")
+        except OSError as e:
+            out["write"] = errno.errorcode[e.errno]; out["after"] = time.time() - t0; break
+        time.sleep(0.1)
+    emit()
+    """)
+    assert r["write"] == "EIO" and 9 < r["after"] < 14, r
+
+
+# ===================================================================== K
+def test_K1_another_user_cannot_stop_a_link_and_the_owner_can(world, alice, mallory):
+    sup, info = start_supervisor(world, "pppt-alice")
+    r = client(mallory, """
+    h = HelperClient(); _, out["named"] = attempt(h.stop, "modem1", False); h.close()
+    h = HelperClient(); _, out["own"] = attempt(h.stop, None, False); h.close()
+    h = HelperClient(); _, out["all"] = attempt(h.stop, None, True); h.close()
+    emit()
+    """)
+    assert r["named"]["code"] == Code.DENIED
+    assert r["own"]["code"] == Code.NO_LINK and r["all"]["code"] == Code.NO_LINK
+    assert procinfo.facts(info["pppd"]) is not None          # untouched
+    t0 = time.monotonic()
+    r = client(alice, "h = HelperClient(); out['s'] = h.stop(None, False); h.close(); emit()")
+    assert r["s"][0]["stopped"] and r["s"][0]["pppd"] == "terminated", r
+    assert r["s"][0]["reason"] == "pppd was killed by SIGTERM"
+    assert time.monotonic() - t0 < 15
+    assert sup.wait(timeout=10) == 0
+    assert wait_gone(info["pppd"], 2)
+
+
+def test_K1_line_admin_may_stop_another_users_link(world, alice, mallory):
+    sup, info = start_supervisor(world, "pppt-mallory")
+    r = client(alice, "h = HelperClient(); out['s'] = h.stop('modem1', False); h.close(); emit()")
+    assert r["s"][0]["user"] == "pppt-mallory" and r["s"][0]["stopped"]
+    assert sup.wait(timeout=10) == 0
+
+
+def _fake_stale_record(world, pppd_pid: int, pppd_start: int) -> None:
+    """A session record whose supervisor is dead, claiming pppd is `pppd_pid`."""
+    from pppup_helper.state import SessionRecord, StateDir
+    dead = subprocess.Popen(["/bin/true"])
+    dead.wait()
+    ln = world.lines["modem1"]
+    with StateDir() as sd:
+        sd.write_session(SessionRecord(line="modem1", owner_uid=0, user="root", account="x", phase="up",
+                                       supervisor_pid=dead.pid, supervisor_start=1, since=int(time.time()),
+                                       device=ln.path, lock_names=tuple(ln.lock_names()), peer=TEST_PEER,
+                                       pppd_pid=pppd_pid, pppd_start=pppd_start, link_start=int(time.time())))
+
+
+@pytest.mark.parametrize("victim", ["root-sleep", "recycled-pid"])
+def test_K2_K3_recorded_pppd_pid_that_is_another_process_is_never_signalled(world, mallory, victim):
+    p = subprocess.Popen(["sleep", "60"])
+    world.procs.append(p)
+    time.sleep(0.1)
+    start = procinfo.start_time(p.pid)
+    _fake_stale_record(world, p.pid, start if victim == "root-sleep" else start - 1)
+    client(mallory, "h = HelperClient(); out['s'] = h.status(); h.close(); emit()")
+    time.sleep(0.3)
+    assert p.poll() is None                       # alive: not signalled
+    assert read_session("modem1") is None         # the stale record was converged
+
+
+@pytest.mark.parametrize("pid", ["0", "1", "-1", "4194305", "\"12\"", "1.5", "true"])
+def test_K4_special_pids_in_state_are_no_session(world, mallory, pid):
+    os.makedirs(os.path.join(paths.STATE_DIR, "lines"), mode=0o700, exist_ok=True)
+    import json
+    from pppup_helper.state import SessionRecord, encode
+    ln = world.lines["modem1"]
+    rec = json.loads(encode(SessionRecord(line="modem1", owner_uid=mallory.uid, user="x", account="x", phase="up",
+                                          supervisor_pid=4242, supervisor_start=1, since=1, device=ln.path,
+                                          lock_names=())))
+    text = json.dumps(rec).replace('"supervisor_pid": 4242', f'"supervisor_pid": {pid}')
+    with open(os.path.join(paths.STATE_DIR, "lines", "modem1.json"), "w") as f:
+        f.write(text)
+    os.chmod(os.path.join(paths.STATE_DIR, "lines", "modem1.json"), 0o600)
+    r = client(mallory, """
+    h = HelperClient(); _, out['stop'] = attempt(h.stop, 'modem1', False); h.close()
+    h = HelperClient(); out['s'] = h.status(); h.close(); emit()
+    """)
+    assert r["stop"]["code"] == Code.NO_LINK
+    assert [e for e in r["s"] if e["line"] == "modem1"][0]["state"] == "free"
+
+
+@pytest.mark.parametrize("extra", ["signal=9", "signal=SIGKILL", "pid=1"])
+def test_K5_the_client_cannot_choose_the_signal_or_the_pid(world, mallory, extra):
+    r = raw(mallory, steps=[{"send": f"op=stop\ntarget=modem1\nall=0\n{extra}\n"}, {"recv": 15},
+                            {"close": True}, {"wait": 15}])
+    got = answers(r)
+    assert got and got[0]["ok"] is False and got[0]["code"] == HELPER_CODE
+
+
+# ===================================================================== Z
+def test_Z1_helper_killed_with_pppd_running_leaves_nothing(world, alice, mallory):
+    sup, info = start_supervisor(world, "pppt-alice")
+    sup.kill()                                   # the supervisor dies
+    sup.wait()
+    assert wait_gone(info["pppd"], 2), "pppd outlived its supervisor (PDEATHSIG)"
+    status = client(mallory, "h = HelperClient(); out['s'] = h.status(); h.close(); emit()")["s"]
+    assert [e for e in status if e["line"] == "modem1"][0]["state"] == "free"
+    assert leftovers(world) == []
+
+
+def test_Z2_client_killed_holding_the_fd_releases_the_line(world, alice):
+    holder = client(alice, acquire_code() + "emit(); time.sleep(300)", background=True)
+    holder.stdout.readline()
+    from attack_harness import helper_of
+    helper = helper_of(alice)
+    holder.kill()
+    holder.wait()
+    assert wait_gone(helper, 15)
+    assert leftovers(world) == []
+    assert read_end("modem1").reason == "client disconnected"
+
+
+def test_Z3_pppd_sigkilled_is_cleaned_up_within_2s(world, alice):
+    sup, info = start_supervisor(world, "pppt-alice")
+    pidfd = os.pidfd_open(info["pppd"])
+    t0 = time.monotonic()
+    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    os.close(pidfd)
+    # The supervisor (the installed C program the helper became) ends after
+    # its finish step has cleaned up and recorded the end.
+    assert sup.wait(timeout=10) == 0
+    assert time.monotonic() - t0 < 2.0
+    assert read_end("modem1").reason == "pppd was killed by SIGKILL"
+    assert leftovers(world) == []
+
+
+@pytest.mark.parametrize("garbage", ["", "{", "null", "x" * 20000, '{"owner_uid": 0}'])
+def test_Z4_corrupt_state_is_no_session(world, alice, garbage):
+    os.makedirs(os.path.join(paths.STATE_DIR, "lines"), mode=0o700, exist_ok=True)
+    path = os.path.join(paths.STATE_DIR, "lines", "modem1.json")
+    with open(path, "w") as f:
+        f.write(garbage)
+    r = acquire_and_release(alice)
+    assert r["error"] is None and "fd" in r
+
+
+# ===================================================================== O
+@pytest.mark.parametrize("peer", ["plugin", "pppt-isp\nplugin /tmp/x.so", "../../tmp/x", ".hidden", "-d",
+                                  "/etc/passwd", "x" * 300])
+def test_O1_O9_hostile_peer_names_never_reach_pppd(world, mallory, peer):
+    steps = [request("acquire", line="modem1", account="a"), {"recv": 15},
+             {"send": "op=start_pppd\npeer=" + peer + "\nflags=\nuser=\nsecret=\ntimeout=10\n"}, {"recv": 15},
+             {"close": True}, {"wait": 20}]
+    r = raw(mallory, steps=steps)
+    got = answers(r)
+    assert got[0]["ok"] is True
+    assert got[1]["ok"] is False and got[1]["code"] in (HELPER_CODE, Code.DENIED)
+    assert _pppd_pids([world.lines['modem1'].path]) == []
+
+
+@pytest.mark.parametrize("flag", ["plugin", "record", "noauth", "persist", "file", "nolock", "connect"])
+def test_O3_unsafe_flags_are_refused(world, mallory, flag):
+    steps = [request("acquire", line="modem1", account="a"), {"recv": 15},
+             request("start_pppd", peer=TEST_PEER, flags=flag, user="", secret="", timeout=10), {"recv": 15},
+             {"close": True}, {"wait": 20}]
+    got = answers(raw(mallory, steps=steps))
+    assert got[1]["ok"] is False and got[1]["code"] == Code.DENIED
+
+
+def test_O2_O4_shell_strings_as_credentials_run_nothing_and_pppd_text_is_not_relayed(world, mallory):
+    steps = [request("acquire", line="modem1", account="a"), {"recv": 15},
+             request("start_pppd", peer=TEST_PEER, flags="novj", user="$(touch${IFS}/tmp/pwned-O2)",
+                     secret="`touch /tmp/pwned-O2b`;touch /tmp/pwned-O2c", timeout=20), {"recv": 40},
+             {"close": True}, {"wait": 20}]
+    got = answers(raw(mallory, steps=steps, timeout=90))
+    assert got[1]["ok"] is False and got[1]["code"] == Code.PPP
+    message = got[1]["message"]
+    # pppd really ran (and found no kernel PPP on the host); its own text stays in the helper
+    assert "the kernel has no PPP support" in message
+    assert "/dev/ppp" not in message and "mknod" not in message
+    assert not any(n.startswith("pwned-") for n in os.listdir("/tmp"))
+    assert read_end("modem1").exit_status == 4
+
+
+# ===================================================================== X2
+X2_SCRIPT = textwrap.dedent("""
+    set -e
+    mount -t tmpfs -o size=64k,nr_inodes=16,mode=1777 tmpfs /run/lock
+    i=0; while touch /run/lock/filler$i 2>/dev/null; do i=$((i+1)); done
+    exec setpriv --reuid="$1" --regid="$2" --init-groups -- "$3" -I -c "$4"
+""")
+
+
+def test_X2_full_lock_directory_refuses_cleanly(world, mallory):
+    """/run/lock full (in a private mount namespace, so nothing else on the machine
+    sees the tmpfs): the helper refuses, leaves no partial lock or state."""
+    from line_support import CLIENT_PRELUDE, CLIENT_PYTHON
+    code = CLIENT_PRELUDE + textwrap.dedent(acquire_code() + """
+    out["names"] = sorted(n for n in os.listdir("/run/lock") if not n.startswith("filler"))
+    emit()
+    """)
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", X2_SCRIPT, "x",
+                        str(mallory.uid), str(mallory.gid), CLIENT_PYTHON, code],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["error"]["code"] == Code.LINE and "full" in out["error"]["message"]
+    assert out["names"] == []
+    assert read_session("modem1") is None

@@ -1,0 +1,25 @@
+"""One run at a time, per machine, of the suites that rewrite machine-wide state.
+
+The attack suite (tests/attacks) and the flow tests (tests/flows) both
+reinstall pppup, replace /etc/pppup/policy.toml and create pppt-* users; two
+runs at once fail each other's cases.  `hold()` waits for any other run to
+end and keeps the lock until this process exits.  One lock per process,
+shared by both suites, so a single pytest run that has both never waits
+for itself.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+
+LOCK_PATH = "/run/lock/pppup-attack-suite.lock"     # the name predates the flow tests; kept so runs agree
+
+_fd: int | None = None
+
+
+def hold() -> None:
+    global _fd
+    if _fd is None:
+        fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _fd = fd
