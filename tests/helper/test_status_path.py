@@ -26,11 +26,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the policy loader ins
 
 # Modules a status request must not load: each is a measurable slice of
 # every request (typing, socket.py, datetime, dataclasses + inspect, secrets
-# + hashlib, ipaddress), or belongs to starting/stopping pppd only (pppd,
-# the cffi system calls), or is the TOML parser the document cache spares.
+# + hashlib, ipaddress, python-prctl's wrapper prctl: harden.py uses _prctl),
+# or belongs to starting/stopping pppd only (pppd, the cffi system calls),
+# or is the TOML parser the document cache spares.
 NOT_ON_THE_STATUS_PATH = {"typing", "dataclasses", "inspect", "secrets", "hashlib", "ipaddress", "socket",
                           "selectors", "datetime", "tomllib", "subprocess", "pppup_helper.pppd",
-                          "pppup_helper.syscalls", "_cffi_backend"}
+                          "pppup_helper.syscalls", "_cffi_backend", "prctl"}
 
 PROBE = textwrap.dedent("""
     import json, os, sys
