@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from tests import machine_lock
 from tests.vm.image import CACHE, REPO, Image, VmUnavailable, ensure_image
 from tests.vm.run import run_in_vm
 
@@ -136,6 +137,9 @@ def main(args: Sequence[str] | None = None) -> int:
     if not files:
         banner("no vm-marked tests were collected: nothing ran in the guest")
         return 1
+    # The guest runs the host's install: no attack or flow suite of another
+    # checkout may reinstall pppup or rewrite the policy while it runs.
+    machine_lock.hold()
     shutil.rmtree(RESULTS, ignore_errors=True)
     RESULTS.mkdir(parents=True)
     groups = [(f, [f]) for f in files] if options.boot == "per-file" else [("all vm tests", files)]
