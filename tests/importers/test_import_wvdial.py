@@ -5,7 +5,7 @@ import pytest
 
 from pppup.importers.draft import ImportOptions
 from pppup.importers.report import Report
-from pppup.importers.wvconf import WvConf
+from pppup.importers.wvconf import DEFAULTS, WvConf, tcl_unescape
 from pppup.importers.wvdial import import_wvdial, truth
 from pppup_protocol.errors import Code, PppupError
 
@@ -59,7 +59,8 @@ def test_a_3g_stick_with_crlf_lines_and_placeholder_credentials(tmp_path):
     assert account.init[-1] == 'AT+CGDCONT=1,"IP","internet.example"'
     assert account.connect_timeout == 30 and account.redial.attempts == 3
     assert account.auth_user is None and not result.file(".secret").exists()
-    assert any("Username = '{ }'" in text for text in result.fixes())
+    # wvdial reads `{ }` as one blank (Tcl braces): the filler for networks that take any name
+    assert not result.fixes() and any("Username = ' ' is a blank name" in text for text in result.notes())
     dropped = "\n".join(result.dropped())
     for what in ("Carrier Check = off", "Abort on No Dialtone = no", "Country:", "Provider:", "Auto Reconnect"):
         assert what in dropped, what
@@ -85,16 +86,17 @@ def load(text: str, path: str = "w.conf", conf: WvConf | None = None) -> WvConf:
     return conf
 
 
-def test_wvconf_first_block_keeps_the_first_value_a_reopened_section_overrides():
+def test_wvconf_a_later_value_replaces_an_earlier_one_and_an_empty_value_is_a_value():
+    # UniIniGen (wvdial 1.60+) keeps the last value of a key, in one file or across files
     conf = load("[Dialer Defaults]\nPhone = 1\nphone = 2\n[Dialer x]\nInit1 = ATZ\n[dialer defaults]\nPHONE = 3\n")
     assert conf.lookup("dialer x", "Phone").value == "3"
     conf = load("[Dialer Defaults]\nPhone = 1\nphone = 2\n")
-    assert conf.lookup("Dialer Defaults", "PHONE").value == "1"
-    # a second file (~/.wvdialrc) reopens the section: it overrides, and an empty value deletes
+    assert conf.lookup("Dialer Defaults", "PHONE").value == "2"
+    # a second file (~/.wvdialrc) reopens the section: it overrides, and an empty value is kept as empty
     conf = load("[Dialer Defaults]\nPhone = 5\nUsername = u\n", "rc", load("[Dialer Defaults]\nPhone = 4\n"))
     assert conf.lookup("Dialer Defaults", "phone").value == "5"
     conf = load("[Dialer Defaults]\nPhone =\n", "rc", conf)
-    assert conf.lookup("Dialer Defaults", "phone") is None
+    assert conf.lookup("Dialer Defaults", "phone").value == ""
 
 
 def test_wvconf_values_keep_equals_signs_and_inherit_loops_end():
@@ -109,3 +111,50 @@ def test_wvconf_values_keep_equals_signs_and_inherit_loops_end():
                                          ("1", 1), ("0", 0), ("30", 30), ("bogus", 0)])
 def test_wvdial_truth_values(text, value):
     assert truth(text) == value
+
+
+def test_usb_stick_profiles_with_a_blank_user_name(tmp_path):
+    result = wvdial("wvdial-sticks.conf", "zte", tmp_path)
+    account = result.account()
+    assert account.line == "ttyusb2" and account.speed == 460800 and account.phone == ("*99#",)
+    assert account.init == ("ATZ", "AT+ZOPRT=5", 'AT+CGDCONT=1,"IP","data.example-mobile.net"',
+                            'AT+CGDCONT=1,"IP","data.example-mobile.net","0.0.0.0",0,0;')
+    # `{ }` is one blank for wvdial: no [auth], no secret file, and nothing to fix
+    assert account.auth_user is None and not result.file(".secret").exists()
+    assert not result.fixes()
+    assert any("conf:12: Username = ' ' is a blank name" in text for text in result.notes())
+
+
+def test_quoted_values_odd_spacing_repeated_keys_and_commented_sections(tmp_path):
+    result = wvdial("wvdial-quoted.conf", None, tmp_path)
+    account = result.account()
+    assert account.speed == 115200                          # `Baud =57600`, then `BAUD = 115200`: the last wins
+    assert account.init == ("AT&F1", "AT&F")                # Init1 given twice: the last wins
+    assert account.phone == ("030-555 7788", "030 555 7789")    # `;[Dialer old]` is a comment: Phone1 stays
+    assert account.auth_user == "dora" and result.file(".secret").read_text() == "d0ra's pw\n"
+    assert any("Carrier Check = off" in text for text in result.dropped())
+    assert "usepeerdns" in result.peer_options()            # `#Auto DNS = 0` is a comment
+
+    braced = wvdial("wvdial-quoted.conf", "backslash", tmp_path / "b")
+    account = braced.account()
+    assert account.auth_user == "dora.b" and braced.file(".secret").read_text() == "back\\slash pw\n"
+    assert account.init[-1] == "ATX3" and account.dial_command == "ATDT"     # Dial Command = ATX3DT
+
+
+@pytest.mark.parametrize("raw, value", [("{ }", " "), ("{a \\b}", "a \\b"), ('"x y"', "x y"), ('"a\\"b"', 'a"b'),
+                                        ("a\\\\b\\ c", "a\\b c"), ('AT+CGDCONT=1,"IP","x"', 'AT+CGDCONT=1,"IP","x"'),
+                                        ("''", "''"), ("{", "{"), ('"', '"')])
+def test_wvconf_values_are_tcl_unescaped(raw, value):
+    assert tcl_unescape(raw) == value
+
+
+def test_wvconf_entries_span_lines_only_inside_braces_or_after_a_backslash():
+    report = Report()
+    conf = load("[Dialer Defaults]\nPassword = {two\nlines}\nInit2 = AT\\\nX3\nPhone = 5\n")
+    assert conf.lookup(DEFAULTS, "password") == ("Password", "two\nlines", "w.conf", 2)
+    assert conf.lookup(DEFAULTS, "init2").value == "AT\nX3" and conf.lookup(DEFAULTS, "phone").line == 6
+    # a brace that never closes costs its own line only
+    conf = WvConf()
+    conf.load("[Dialer Defaults]\nPassword = {open\nPhone = 7\n", "w.conf", report)
+    assert conf.lookup(DEFAULTS, "password") is None and conf.lookup(DEFAULTS, "phone").value == "7"
+    assert any(text.startswith("w.conf:2: 'Password = {open' opens a brace") for text in report.texts("dropped"))

@@ -1,28 +1,35 @@
-"""wvdial's configuration: wvstreams' WvConf ini format, read the way wvdial reads it.
+"""wvdial's configuration: the ini format of wvstreams' UniIniGen, read the way wvdial 1.60+ reads it.
 
-Learnt from wvstreams (configfile/wvconf.cc, cfgsection.cc) and wvdial
-(wvdialer.cc, wvdial.cc):
+wvdial (1.60 and later, what distributions ship) loads its files through
+WvConfEmu over UniConf's "ini:" generator.  Learnt from wvstreams
+(uniconf/uniinigen.cc, utils/wvtclstring.cc, uniconf/wvconfemu.cc) and
+wvdial (wvdialer.cc, wvdial.cc):
 
-* each line is trimmed (so CRLF files work); `[name]` starts a section;
-  `key = value` splits at the first '=', both sides trimmed, the value kept
-  whole (no quoting: `Init3 = AT+CGDCONT=1,"IP","apn"` is one value);
-* section and key names are case-insensitive;
-* the first time a section appears, a key given twice keeps its first
-  value; a section that appears again (also from a second file, e.g.
-  ~/.wvdialrc after /etc/wvdial.conf) overrides, and an empty value there
-  deletes the key;
+* the file is cut into entries at line ends, except inside {braces}, inside
+  an entry that starts with a double quote, and after a backslash (a
+  backslash-newline joins lines); an entry left open at the end of the file
+  costs its first line, which is dropped;
+* each entry is trimmed; `#` first is a comment; `[name]` (nothing after
+  the `]`) starts a section; otherwise `key = value` splits at the first
+  `=` outside braces and escapes;
+* key and value are Tcl-unescaped: `{...}` around the whole value is
+  removed and the rest kept as it is (`Username = { }` is one blank), a
+  whole value in double quotes loses them, and elsewhere a backslash keeps
+  the next character and goes (`\\\\` is one backslash);
+* section and key names are case-insensitive; a later value replaces an
+  earlier one (in the same file, or from ~/.wvdialrc after
+  /etc/wvdial.conf), and an empty value is a value (it hides defaults);
 * wvdial looks a setting up in the chosen section, then along its
   `Inherits = NAME` chain, then in [Dialer Defaults], then its built-in
   default.
 
-WvConf has no comment syntax; wvdialconf writes `; Phone = ...` lines that
-just become harmless keys.  We skip lines starting with ';' or '#' instead.
-A section header with text after its ']' (wvdial would not take it as a
-section) is accepted and reported.
+We also skip lines starting with ';' (wvdialconf's `; Phone = ...`, which
+UniIniGen keeps as keys wvdial never asks for), and accept a section header
+with text after its ']' (reported: wvdial would not see a section there).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from .report import Report, where
 
@@ -30,14 +37,93 @@ DEFAULTS = "dialer defaults"
 
 
 class Value(NamedTuple):
-    key: str            # as written
-    value: str
+    key: str            # as written (unescaped)
+    value: str          # unescaped
     path: str
     line: int
 
     @property
     def where(self) -> str:
         return where(self.path, self.line)
+
+
+def tcl_unescape(text: str) -> str:
+    """wvstreams' wvtcl_unescape: {braces} kept verbatim, "quotes" and backslashes removed."""
+    if len(text) >= 2 and text[0] == "{" and text[-1] == "}":
+        return text[1:-1]
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1]
+    out: list[str] = []
+    escaped = False
+    for char in text:
+        if char == "\\" and not escaped:
+            escaped = True
+            continue
+        escaped = False
+        out.append(char)
+    return "".join(out)
+
+
+def entries(text: str, path: str, report: Report) -> Iterator[tuple[int, str]]:
+    """The file's entries (line number, text) as UniIniGen cuts them."""
+    size = len(text)
+    index, line = 0, 1
+    while index < size:
+        char = text[index]
+        if char in "\r\n":
+            line += char == "\n"
+            index += 1
+            continue
+        start, start_line = index, line
+        quoted = char == '"'
+        scan = index + 1 if quoted else index
+        braces, escaped, closed = 0, False, False
+        while scan < size:
+            char = text[scan]
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif braces == 0 and quoted and char == '"':
+                scan += 1
+                closed = True
+                break
+            elif braces == 0 and not quoted and char in "\r\n":
+                closed = True
+                break
+            elif not quoted and char == "{":
+                braces += 1
+            elif not quoted and char == "}" and braces > 0:
+                braces -= 1
+            scan += 1
+        if not closed and (braces or quoted or escaped):
+            # Open at the end of the file: UniIniGen drops the first line and reads on.
+            end = text.find("\n", start)
+            end = size if end < 0 else end
+            report.dropped(where(path, start_line), f"{text[start:end].strip()!r} opens a brace or quote that "
+                           "never closes; wvdial ignores this line")
+            index, line = end, start_line
+            continue
+        line += text.count("\n", start, scan)
+        yield start_line, text[start:scan]
+        index = scan
+
+
+def split_key(entry: str) -> tuple[str, str] | None:
+    """`key = value` at the first '=' outside braces and escapes; None if there is none."""
+    braces, escaped = 0, False
+    for position, char in enumerate(entry):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "{":
+            braces += 1
+        elif char == "}" and braces > 0:
+            braces -= 1
+        elif char == "=" and braces == 0:
+            return entry[:position], entry[position + 1:]
+    return None
 
 
 class WvConf:
@@ -48,8 +134,7 @@ class WvConf:
 
     def load(self, text: str, path: str, report: Report) -> None:
         current: dict[str, Value] | None = None
-        fresh = False
-        for number, raw in enumerate(text.splitlines(), 1):
+        for number, raw in entries(text, path, report):
             line = raw.strip()
             if not line or line[0] in ";#":
                 continue
@@ -59,29 +144,23 @@ class WvConf:
                     if line[close + 1:].strip():
                         report.note(where(path, number), f"text after the section header {line[:close + 1]} "
                                     "was ignored (wvdial itself would not see a section here)")
-                    name = line[1:close].strip()
+                    name = tcl_unescape(line[1:close].strip())
                     key = name.lower()
-                    fresh = key not in self.sections
-                    if fresh:
+                    if key not in self.sections:
                         self.sections[key] = {}
                         self.names[key] = name
                         self.header[key] = (path, number)
                     current = self.sections[key]
                     continue
+            pair = split_key(line)
+            if pair is None or not tcl_unescape(pair[0].strip()):
+                report.dropped(where(path, number), f"{line!r} is not `key = value`; wvdial ignores it")
+                continue
             if current is None:
                 report.dropped(where(path, number), f"{line!r} is outside any section; wvdial ignores it")
                 continue
-            key, _, value = line.partition("=")
-            key, value = key.strip(), value.strip()
-            if not key:
-                continue
-            lower = key.lower()
-            if fresh:
-                current.setdefault(lower, Value(key, value, path, number))
-            elif value:
-                current[lower] = Value(key, value, path, number)
-            else:
-                current.pop(lower, None)
+            key = tcl_unescape(pair[0].strip())
+            current[key.lower()] = Value(key, tcl_unescape(pair[1].strip()), path, number)
 
     def has(self, section: str) -> bool:
         return section.lower() in self.sections

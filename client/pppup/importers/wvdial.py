@@ -144,7 +144,7 @@ class WvdialImport:
     # ------------------------------------------------------------------ the modem
     def modem(self) -> None:
         draft, report = self.draft, self.report
-        device = self.text("modem", "/dev/modem")
+        device = self.text("modem") or "/dev/modem"
         draft.device = device if device.startswith("/") else "/dev/" + device
         if self.get("modem") is None:
             report.note("", "no Modem setting: wvdial's default /dev/modem goes into the policy's line")
@@ -230,6 +230,15 @@ class WvdialImport:
             report.fix(self.where("password"), f"Password is wvdialconf's placeholder: pppup will ask for "
                        "the password when dialling, or write it into the secret file")
             password = ""
+        if user and not user.strip():
+            # `Username = { }`: wvdial refuses an empty name, so mobile set-ups give it a blank one
+            # that the network ignores.  pppd cannot take a blank name from pppup; without one it
+            # offers no PAP/CHAP, which such networks accept (Debian's gprs peer has no user either).
+            report.note(self.where("username"), f"Username = {self.get('username').value!r} is a blank name "
+                        "(the filler for networks that take any name): the account has no [auth] user, so "
+                        "pppd offers no name and no password; if your network insists on one, set [auth] "
+                        "user and secret_file")
+            user = password = ""
         if user:
             if _AUTH_USER.fullmatch(user):
                 draft.auth_user = user
