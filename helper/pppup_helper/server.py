@@ -99,46 +99,61 @@ def _close_received_fds(ancdata: list[tuple[int, int, bytes]]) -> int:
 
 
 def serve(conn: Connection, gate: Gate) -> None:
-    """Serve requests until the client goes, the gate ends the connection, or a deadline passes."""
+    """Serve requests until the client goes, the gate ends the connection, or a deadline passes.
+
+    Fails closed: whatever goes wrong (a bug outside dispatch, a send that
+    fails in a way nobody foresaw), the connection is closed and the gate is
+    told the client is gone, so a held line is released (or a running link
+    supervised) instead of the process exiting with the line locked and the
+    client's descriptor alive."""
     try:
-        while True:
-            try:
-                data = conn.receive(gate.wait_deadline())
-            except ClientTimeout:
-                conn.close()
-                gate.timed_out()
-                return
-            except ProtocolError as exc:
-                gate.dispatch_refusal(exc)
-                _send_quietly(conn, encode_error(exc.code, exc.message), ())
-                conn.close()
-                gate.client_gone()
-                return
-            if data is None:
-                conn.close()
-                gate.client_gone()
-                return
-            reply = gate.dispatch(data)
-            try:
-                delivered = _send_quietly(conn, reply.data, reply.fds)
-            finally:
-                for fd in reply.fds:
-                    os.close(fd)
-            # A client that does not take its answer is gone as far as we care.
-            if reply.close or not delivered:
-                conn.close()
-                gate.client_gone()
-                return
+        _serve(conn, gate)
     except Exception as exc:  # noqa: BLE001 - the last word of a root process: log, never a traceback
-        # Cleanup itself failed (or a bug outside dispatch): nobody is left to
-        # answer; the audit log says what and where.
         gate.log_failure(exc)
+        try:
+            conn.close()
+            gate.client_gone()
+        except Exception as again:  # noqa: BLE001 - cleanup itself failed: the audit log says where
+            gate.log_failure(again)
+
+
+def _serve(conn: Connection, gate: Gate) -> None:
+    while True:
+        try:
+            data = conn.receive(gate.wait_deadline())
+        except ClientTimeout:
+            conn.close()
+            gate.timed_out()
+            return
+        except ProtocolError as exc:
+            gate.dispatch_refusal(exc)
+            _send_quietly(conn, encode_error(exc.code, exc.message), ())
+            conn.close()
+            gate.client_gone()
+            return
+        if data is None:
+            conn.close()
+            gate.client_gone()
+            return
+        reply = gate.dispatch(data)
+        try:
+            delivered = _send_quietly(conn, reply.data, reply.fds)
+        finally:
+            for fd in reply.fds:
+                os.close(fd)
+        # A client that does not take its answer is gone as far as we care.
+        if reply.close or not delivered:
+            conn.close()
+            gate.client_gone()
+            return
 
 
 def _send_quietly(conn: Connection, data: bytes, fds: tuple[int, ...]) -> bool:
-    """Send an answer; False when the client is gone or does not read it in time."""
+    """Send an answer; False when the client is gone, does not read it in time,
+    or its socket refuses it (any other OSError: e.g. EMSGSIZE after the
+    client shrank SO_SNDBUF of the socket it handed us)."""
     try:
         conn.send(data, fds, time.monotonic() + SEND_SECONDS)
         return True
-    except (ClientTimeout, BrokenPipeError, ConnectionResetError):
+    except (ClientTimeout, OSError):
         return False

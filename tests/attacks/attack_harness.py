@@ -113,18 +113,25 @@ class PolicyFile:
 
 
 # -- running as a user --------------------------------------------------------
+def _group_opt(groups: "str | list[int]") -> list[str]:
+    """setpriv's group option: "init" (from /etc/group), "clear" (none), or exactly these gids."""
+    if isinstance(groups, list):
+        return [f"--groups={','.join(str(g) for g in groups)}"] if groups else ["--clear-groups"]
+    return ["--init-groups"] if groups == "init" else ["--clear-groups"]
+
+
 def run_as(user: User, argv: list[str], *, env: dict[str, str] | None = None, input: str | None = None,
-           timeout: float = 60, groups: str = "init") -> subprocess.CompletedProcess:
+           timeout: float = 60, groups: "str | list[int]" = "init") -> subprocess.CompletedProcess:
     """Run argv as `user` (setpriv: real, effective and saved ids; groups from
-    /etc/group with groups="init", none with "clear")."""
-    group_opt = ["--init-groups"] if groups == "init" else ["--clear-groups"]
+    /etc/group with groups="init", none with "clear", or a list of gids)."""
+    group_opt = _group_opt(groups)
     cmd = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", *group_opt, "--", *argv]
     return subprocess.run(cmd, env=env if env is not None else {"PATH": "/usr/bin:/bin"}, input=input,
                           capture_output=True, text=True, timeout=timeout)
 
 
 def raw(user: User, spawn: dict[str, Any] | None = None, steps: list[dict[str, Any]] | None = None,
-        timeout: float = 60, groups: str = "init") -> dict[str, Any]:
+        timeout: float = 60, groups: "str | list[int]" = "init") -> dict[str, Any]:
     """Drive the installed shim as `user` with rawclient.py; returns its result."""
     plan = json.dumps({"spawn": spawn or {}, "steps": steps or []})
     proc = run_as(user, [SYS_PYTHON, "-I", RAWCLIENT], input=plan, timeout=timeout, groups=groups)
@@ -144,11 +151,11 @@ def request(op: str, **fields: Any) -> dict[str, str]:
 
 
 def raw_background(user: User, spawn: dict[str, Any] | None = None, steps: list[dict[str, Any]] | None = None,
-                   groups: str = "init") -> subprocess.Popen:
+                   groups: "str | list[int]" = "init") -> subprocess.Popen:
     """Like raw(), but returns the running rawclient (communicate() for its result)
     so the test can look at the live helper meanwhile."""
     plan = json.dumps({"spawn": spawn or {}, "steps": steps or []})
-    group_opt = ["--init-groups"] if groups == "init" else ["--clear-groups"]
+    group_opt = _group_opt(groups)
     proc = subprocess.Popen(["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", *group_opt, "--",
                              SYS_PYTHON, "-I", RAWCLIENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={"PATH": "/usr/bin:/bin"})

@@ -396,6 +396,26 @@ def test_F5_dial_time_limit_takes_the_line_back_from_a_connected_client(world, a
     assert r["write"] == "EIO" and 9 < r["after"] < 14, r
 
 
+def test_F5_answer_the_helper_cannot_send_still_ends_the_session(world, mallory):
+    """A forged client shrinks SO_SNDBUF of the socket it hands the shim, so a
+    large answer (status of a policy with many lines) cannot be sent at all
+    (EMSGSIZE).  The helper must treat that as the client going away: release
+    the line at once, its descriptor included, not exit with the line locked
+    and the client's fd alive until somebody else happens to converge it."""
+    spare = "".join(f'\n[lines.spare{i:02d}-{"x" * 20}]\ndevice = "/dev/ttyS{40 + i}"\n' for i in range(30))
+    world.policy.write(world.policy_text().replace("\n[peers.", spare + "\n[peers.", 1))
+    r = raw(mallory, {"fd3_sndbuf": 1}, [request("acquire", line="modem1", account="a"),
+                                          {"recv": 15, "keep_fds": True}, request("status"), {"recv": 15},
+                                          {"write_kept": "AT\r", "for": 10}, {"wait": 15}])
+    got = answers(r)
+    assert got[0]["ok"] is True and len(r["events"][1]["fds"]) == 1
+    assert len(got) == 1, "the status answer cannot fit: nothing more arrives"
+    written = [e for e in r["events"] if "write_kept" in e][0]
+    assert written["write_kept"] == ["EIO"] and written["after"] < 5, written
+    assert r["exit"] == 0
+    assert leftovers(world) == [], "released by the helper itself, not left for the next status"
+
+
 # ===================================================================== K
 def test_K1_another_user_cannot_stop_a_link_and_the_owner_can(world, alice, mallory):
     sup, info = start_supervisor(world, "pppt-alice")

@@ -258,3 +258,33 @@ def test_a_connection_has_a_request_budget(monkeypatch):
     err = error(h.call(Op.STATUS)[0])
     assert err.code is Code.HELPER and "more than 5 requests" in err.message
     assert h.eof() and h.finished()
+
+
+def test_an_answer_the_socket_refuses_releases_the_line(monkeypatch):
+    # EMSGSIZE (a client that shrank SO_SNDBUF of the socket it handed the
+    # shim) is not one of the ways a client usually goes; it must still count
+    # as the client gone, so the held line is released.
+    h = Harness()
+    _, fds = h.call(Op.ACQUIRE, {"line": "modem1", "account": "work"})
+    os.close(fds[0])
+
+    def refuse(self, data, fds, deadline):
+        raise OSError(90, "Message too long")
+    monkeypatch.setattr(server.Connection, "send", refuse)
+    h.send(encode_request(Op.STATUS))
+    assert h.finished()
+    assert ("release", "client disconnected") in h.record.calls
+
+
+def test_an_unforeseen_error_in_the_loop_still_releases_the_line(monkeypatch):
+    h = Harness()
+    _, fds = h.call(Op.ACQUIRE, {"line": "modem1", "account": "work"})
+    os.close(fds[0])
+
+    def broken(self, deadline):
+        raise RuntimeError("a bug outside dispatch")
+    monkeypatch.setattr(server.Connection, "receive", broken)
+    h.send(encode_request(Op.STATUS))
+    assert h.finished()
+    assert ("release", "client disconnected") in h.record.calls
+    assert any("RuntimeError" in a[2] for a in h.record.audit if a[0] == "cleanup")
