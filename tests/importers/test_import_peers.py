@@ -154,21 +154,68 @@ def test_a_connect_that_is_not_chat_is_reported_and_the_account_says_so(tmp_path
         result.account()
 
 
-def test_a_chat_t_that_is_an_apn_is_not_taken_for_a_phone_number(tmp_path):
-    script = tmp_path / "gprs"
-    script.write_text("'' AT\nOK AT+CGDCONT=1,\"IP\",\"\\T\"\nOK ATD*99#\nCONNECT ''\n")
+def test_a_chat_t_that_is_an_apn_goes_into_a_copy_of_the_script(tmp_path):
+    result = peers("mobile", tmp_path)
+    account = result.account()
+    assert account.phone == () and account.speed == 460800 and account.line == "ttyusb2"
+    original = (ROOT / "etc/chatscripts/gprs-apn").read_bytes()
+    copy = result.file(".chat").read_bytes()
+    assert copy == original.replace(b'"\\T"', b'"web.example-mobile.net"')
+    assert b"# the \\T below is the APN" in copy                  # comments are left alone
+    assert account.script.source == str(result.file(".chat"))
+    assert account.auth_user == "web" and result.file(".secret").read_text() == "web\n"
+    assert not result.fixes()
+    assert any("mobile:2: chat -T web.example-mobile.net is the APN" in text for text in result.notes())
+    assert not any("copied unchanged" in text for text in result.notes())
+    assert "replacedefaultroute" in result.peer_options() and "persist" not in result.peer_options()
+
+
+def test_an_apn_placeholder_and_an_apn_the_script_expects_are_fixes(tmp_path):
+    result = peers("gprs-unset", tmp_path)
+    assert any("-T '********' is a placeholder, and the script sends \\T as the APN" in text
+               for text in result.fixes())
+    assert result.file(".chat").read_bytes() == (ROOT / "etc/chatscripts/gprs-apn").read_bytes()
+    # \T in an expect string is not replaced by chat: the text cannot go into the script
+    script = tmp_path / "odd"
+    script.write_text("'' AT\nOK AT+CGDCONT=1,\"IP\",\"\\T\"\n\\T-AT-OK ATD*99#\nCONNECT ''\n")
     peer = write_peer(tmp_path, f'connect "/usr/sbin/chat -v -f {script} -T internet.example"\n/dev/ttyUSB2\n')
     result = peers(str(peer), tmp_path / "out", root=Path("/"))
     assert result.account().phone == ()
-    assert any("'internet.example' is not a phone number: the script uses \\T for something else (an APN?)"
+    assert any("'internet.example' is not a phone number: the script sends \\T as something else (an APN?)"
                in text for text in result.fixes())
 
 
+def test_a_sim_pin_given_as_chat_t_and_a_disconnect_script(tmp_path):
+    result = peers("umts", tmp_path)
+    account = result.account()
+    assert account.phone == ("4711",) and account.line == "ttys4" and account.rtscts
+    assert result.file(".chat").read_bytes() == (ROOT / "etc/ppp/peers/umts-chat").read_bytes()
+    assert any("chat -T 4711 -> phone (the script sends it as \\T; in pppup that is the phone number)" in text
+               for text in result.notes())
+    dropped = "\n".join(result.dropped())
+    for what in ("umts:2: nodetach", "umts:3: lock", "umts:18: disconnect \"chat -s -v -f /etc/ppp/peers/umts-hangup\""):
+        assert what in dropped, what
+    assert "ipcp-accept-local" in result.peer_options() and "modem" in result.peer_options()
+
+
+def test_placeholders_left_in_a_chat_script_are_fixes(tmp_path):
+    result = peers("unfilled", tmp_path)
+    fixes = "\n".join(result.fixes())
+    for line, text in ((5, "<put phone number here>"), (6, "<put login name here>"), (7, "<put password here>")):
+        assert f"/etc/chatscripts/unfilled:{line}: the chat script still says {text}" in fixes
+    assert "# FIX: /etc/chatscripts/unfilled:5 still says <put phone number here>" in result.text(".toml")
+
+
 def test_a_peer_without_connect_is_refused(tmp_path):
-    peer = write_peer(tmp_path, 'pty "ssh vpn.example pppd notty"\nnoauth\n')
+    peer = write_peer(tmp_path, "noauth\n/dev/ttyS0\n")
     with pytest.raises(PppupError) as caught:
         import_peers(str(peer), ImportOptions(), Report())
     assert caught.value.code == Code.CONFIG and "has no `connect` command" in caught.value.message
+    # a tunnel is no modem at all: the error says so
+    with pytest.raises(PppupError) as caught:
+        import_peers("tunnel", ImportOptions(), Report(), str(ROOT))
+    assert caught.value.code == Code.CONFIG
+    assert "/etc/ppp/peers/tunnel:2: the peer uses `pty`, not a modem line" in caught.value.message
 
 
 def test_a_missing_peer_names_the_file(tmp_path):

@@ -13,7 +13,8 @@ checks the account against the real account loader and writes the files.
                 login scripts and script call-back
 
 Shared pieces: pppd_words.py (pppd's option-file words and option table),
-chat_call.py (a `connect` command line that runs chat), ini readers
+chat_call.py (a `connect` command line that runs chat), chat_fill.py
+(chat's -T text and placeholders in a chat script), ini readers
 (wvconf.py, kconfig.py), login_text.py (writing login scripts),
 modem_strings.py (dial strings, phones, speeds, names), sources.py (reading
 the old files), draft.py (what an import produces, rendered), outputs.py

@@ -4,7 +4,8 @@ What goes where (docs/migrating.md has the full table):
 
 * `connect "chat ... -f FILE -T NUMBER"` -> the account's chat script, used
   unchanged (referenced where it is, or copied when pppup could not trust
-  it where it is), `-T` -> phone, `-U` -> the login password (a 0600 file),
+  it where it is), `-T` -> phone (an APN: into a copy of the script in place
+  of `\\T`), `-U` -> the login password (a 0600 file),
   `-t` -> script_timeout; chat words on the command line -> an inline chat
   script with exactly the same steps;
 * the device -> the policy's line; the speed and crtscts -> the account;
@@ -28,6 +29,7 @@ from ..chat.errors import ChatScriptError
 from ..chat.script import Expect, Keyword, Script, Send, parse_bytes
 from ..filecheck import Trust, read_checked
 from .chat_call import ChatCall, NotChat, parse_connect, words_as_file
+from .chat_fill import fill_t, placeholders, t_use
 from .draft import CopiedScript, Draft, ImportOptions, settle_names
 from .modem_strings import name_from, speed_of, valid_phone
 from .pppd_words import (DROPPED_OPTIONS, OptionUse, find_secret, read_secrets, read_words, render_option,
@@ -57,12 +59,19 @@ class PeerImport:
         self.draft.description = f"imported from {self.path}"
         self.remotename: str | None = None
         self.connect: tuple[str, str] | None = None     # (where, command): pppd uses the last one
+        self.not_modem: tuple[str, str] | None = None   # (where, option) of a pty/notty/socket
+        self.script_data: bytes | None = None           # the chat script file's bytes, once read
+        self.script_note: tuple[str, str] | None = None  # where the script went; said once it is final
 
     def run(self) -> Draft:
         draft, report = self.draft, self.report
         self.read_options(self.path, depth=0)
         if self.connect is not None:
             self.take_connect(*self.connect)
+        elif self.not_modem is not None:
+            at, option = self.not_modem
+            raise PppupError(f"{at}: the peer uses `{option}`, not a modem line with a connect script: pppup "
+                             "dials modem lines only (give another peer)", Code.CONFIG)
         else:
             raise PppupError(f"{self.path}: the peer has no `connect` command, so there is nothing to dial: "
                              "pppup imports modem peers whose connect runs chat (give another peer, or "
@@ -115,6 +124,8 @@ class PeerImport:
             draft.add_peer_option(use.name)
             return
         name = use.name
+        if name in ("pty", "notty", "socket") and self.not_modem is None:
+            self.not_modem = (at, name)
         if name in DROPPED_OPTIONS:
             report.dropped(at, f"{render_option(use)}: {DROPPED_OPTIONS[name]}")
             return
@@ -182,25 +193,13 @@ class PeerImport:
         if script is None:
             return
         texts = _chat_texts(script)
-        dials_phone = any(b"\\T" in text for text in texts)
+        use = t_use(script)
         if call.phone is not None:
-            if not dials_phone:
-                report.dropped(at, f"chat -T {call.phone}: the script never uses \\T, so the number is unused")
-            elif valid_phone(call.phone):
-                draft.phone = [call.phone]
-                report.note(at, f"chat -T {call.phone} -> phone (the script dials it as \\T)")
-            elif any(char.isalpha() for char in call.phone.replace("W", "").replace("P", "")):
-                report.fix(at, f"chat -T {call.phone!r} is not a phone number: the script uses \\T for "
-                           "something else (an APN?), but in pppup \\T is always the account's phone number; "
-                           "write that text into a copy of the script instead of \\T and set chat_file to it")
-            else:
-                report.fix(at, f"chat -T {call.phone!r} is not a phone number (Debian's examples have a "
-                           "placeholder there): write the number as phone = \"...\" in the account")
-                draft.fix_comments.append(f'phone = "NUMBER"   (chat -T {call.phone!r} was not a number)')
-        elif dials_phone:
-            report.fix(at, "the chat script dials \\T but the connect command gives no -T number: add "
-                       'phone = "NUMBER" to the account')
-            draft.fix_comments.append('phone = "NUMBER"   (the script dials \\T)')
+            self.take_phone(at, call.phone, use)
+        elif use is not None:
+            report.fix(at, "the chat script sends \\T but the connect command gives no -T: add "
+                       'phone = "NUMBER" to the account (pppup sends it as \\T)')
+            draft.fix_comments.append('phone = "NUMBER"   (the script sends \\T)')
         if call.phone2 is not None:
             draft.login_password = call.phone2
             report.note(at, "chat -U (\\U in the script) -> the login password, kept in a secret file of yours "
@@ -225,6 +224,47 @@ class PeerImport:
             report.dropped(at, f"chat -r {call.report_file}: pppup shows the CONNECT line itself")
         for word in call.ignored:
             report.dropped(at, f"the shell redirection {word!r} in connect: pppup keeps chat's messages itself")
+        if self.script_note is not None:
+            report.note(*self.script_note)
+
+    def take_phone(self, at: str, text: str, use: str | None) -> None:
+        """chat's -T: pppup's \\T is the phone number, so anything else goes into a copy of the script."""
+        draft, report = self.draft, self.report
+        if use is None:
+            report.dropped(at, f"chat -T {text}: the script never sends \\T, so the text is unused")
+        elif valid_phone(text):
+            draft.phone = [text]
+            how = "dials it as \\T" if use == "dial" else "sends it as \\T; in pppup that is the phone number"
+            report.note(at, f"chat -T {text} -> phone (the script {how})")
+        elif not any(char.isalnum() for char in text):
+            # Debian's peers say -T ******** until someone fills the number (or APN) in.
+            if use == "apn":
+                report.fix(at, f"chat -T {text!r} is a placeholder, and the script sends \\T as the APN "
+                           "(AT+CGDCONT): write your APN in place of \\T in the account's copy of the script")
+                draft.fix_comments.append(f"the chat script needs your APN in place of \\T (-T {text!r})")
+            else:
+                report.fix(at, f"chat -T {text!r} is not a phone number (Debian's examples have a "
+                           'placeholder there): write the number as phone = "..." in the account')
+                draft.fix_comments.append(f'phone = "NUMBER"   (chat -T {text!r} was not a number)')
+        else:
+            self.fill_phone(at, text, use)
+
+    def fill_phone(self, at: str, text: str, use: str) -> None:
+        """A -T that is no phone number (an APN, a PIN with letters): into a copy of the script."""
+        draft, report = self.draft, self.report
+        source = draft.chat_copy.source if draft.chat_copy is not None else draft.chat_file
+        filled = fill_t(self.script_data, text, source) if self.script_data is not None and source else None
+        if filled is None:
+            report.fix(at, f"chat -T {text!r} is not a phone number: the script sends \\T as something else "
+                       "(an APN?), but in pppup \\T is always the account's phone number; write that text "
+                       "into a copy of the script instead of \\T and set chat_file to it")
+            return
+        draft.chat_copy = CopiedScript(source, filled)
+        draft.chat_file = None
+        self.script_note = None
+        what = "the APN" if use == "apn" else "text"
+        report.note(at, f"chat -T {text} is {what}, not a phone number: the account gets a copy of {source} "
+                    "with it in place of \\T (in pppup \\T is the phone number), otherwise unchanged")
 
     def take_script(self, at: str, call: ChatCall) -> Script | None:
         draft, report = self.draft, self.report
@@ -261,14 +301,19 @@ class PeerImport:
             report.note(at, f"{path} was copied, unchanged, because pppup would not use it where it is: "
                         f"{distrust.message}")
         script = _parse(data, path)
+        self.script_data = data
+        for line, text in placeholders(data):
+            report.fix(where(path, line), f"the chat script still says {text}: write the real text there "
+                       "(in the script the account's chat_file names)")
+            draft.fix_comments.append(f"{path}:{line} still says {text}")
         if trusted and not self.options.copy_scripts and disk == path:
             draft.chat_file = path
-            report.note(at, f"chat script {path} -> used where it is, unchanged (chat_file)")
+            self.script_note = (at, f"chat script {path} -> used where it is, unchanged (chat_file)")
         else:
             draft.chat_copy = CopiedScript(path, data)
             if trusted:
                 why = "--copy-scripts" if self.options.copy_scripts else f"read from {disk}"
-                report.note(at, f"chat script {path} -> copied unchanged next to the account ({why})")
+                self.script_note = (at, f"chat script {path} -> copied unchanged next to the account ({why})")
         for step in script.steps:
             if isinstance(step, Send) and step.token.text.startswith(b"\\q") and b"\\U" not in step.token.text:
                 report.note(where(path, step.token.line), "this line sends a secret written in the script "
