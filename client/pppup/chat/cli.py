@@ -45,6 +45,17 @@ def _write_stderr(data: bytes) -> None:
             return
 
 
+def _syslog_bytes(priority: int, text: bytes) -> None:
+    """libc's syslog() with bytes that are not UTF-8 (a latin-1 file name), as chat logs them.
+
+    Python's syslog module only takes str; openlog() was made through it,
+    and libc keeps that state.  ctypes costs start-up time, so it is only
+    imported for such a line.
+    """
+    import ctypes
+    ctypes.CDLL(None).syslog(ctypes.c_int(priority), b"%s", ctypes.c_char_p(text))
+
+
 class _SignalExit(Exception):
     def __init__(self, name: bytes) -> None:
         super().__init__(name)
@@ -175,7 +186,12 @@ class ChatProcess:
         """chat's msgf()/fatal() output: syslog (filtered by the mask) and stderr with -s."""
         if self.to_log:
             priority = self._syslog.LOG_ERR if error else self._syslog.LOG_INFO
-            self._syslog.syslog(priority, text.decode("latin-1"))
+            try:
+                # Python's syslog sends a str as UTF-8: ASCII and UTF-8 text
+                # (a file name) come out as the bytes they were.
+                self._syslog.syslog(priority, text.decode("utf-8"))
+            except UnicodeDecodeError:
+                _syslog_bytes(priority, text)
         if self.to_stderr:
             _write_stderr(text + b"\n")
 
@@ -205,6 +221,14 @@ class ChatProcess:
             self._flush_report()
             os._exit(2)
         raise _SignalExit(name)
+
+    def _on_alarm(self, number: int, frame: object) -> None:
+        # chat's own timeouts are alarms; one sent from outside does what a
+        # timeout does (engine.Alarmed).  Before the engine exists only "alarm".
+        if self.engine is not None:
+            self.engine.alarm()
+        elif self.verbose:
+            self.log(b"alarm")
 
     def install_signals(self) -> None:
         for number in _SIGNAL_NAMES:
@@ -262,6 +286,9 @@ class ChatProcess:
             trace=self.trace, pacing=os.environ.get(NO_PACING_VARIABLE) != "1",
             escapes=EscapeContext(self.phone, self.phone2, self.use_env))
         self.engine = ChatEngine(Channel(0, 1), options, self.event)
+        # chat installs its SIGALRM handler once the tty is set up (before
+        # that, SIGALRM kills it, as it kills us).
+        signal.signal(signal.SIGALRM, self._on_alarm)
         if self.chat_file is None:
             from .script import argv_tokens, pair_tokens
             return self.engine.run(pair_tokens(argv_tokens(self.words)))
