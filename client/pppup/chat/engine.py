@@ -79,6 +79,16 @@ class Terminate(Exception):
         self.code = code
 
 
+class Alarmed(Exception):
+    """A SIGALRM from outside: pppup-chat's handler raises it through `ChatEngine.alarm()`.
+
+    chat's own timeouts are alarms, so a stray SIGALRM does what a timeout
+    does: the wait in progress fails (exit 3 or the sub-send), a sleep in
+    a send is cut short and the next byte is refused.  Our timeouts are
+    deadlines; this is the only way an alarm reaches the engine.
+    """
+
+
 def _ignore(event: object) -> None:
     pass
 
@@ -104,6 +114,7 @@ class ChatEngine:
         self.connect_speed: int | None = None
         self._need_newline = False               # echo_stderr's need_lf
         self._nonblocking = False                # chat left O_NONBLOCK set (see _put_string)
+        self._interruptible = False              # may alarm() raise Alarmed now?
         self._masker = StreamMasker(self.options.secrets)
         self._matchers: dict[tuple[bytes, ...], Matcher] = {}
 
@@ -128,16 +139,22 @@ class ChatEngine:
         Call `finish()` afterwards (chat's terminate(): the final echo newline
         and the rest of a report line being collected).
         """
+        self._interruptible = True
         try:
             for step in steps:
-                if type(step) is Expect:
-                    self.chat_expect(step.pieces)
-                elif type(step) is Send:
-                    self.chat_send(step.token.text)
-                elif type(step) is Keyword:
-                    self.keyword(step.name, step.argument.text)
-                else:
-                    raise TypeError(f"not a chat script step: {step!r}")
+                try:
+                    if type(step) is Expect:
+                        self.chat_expect(step.pieces)
+                    elif type(step) is Send:
+                        self.chat_send(step.token.text)
+                    elif type(step) is Keyword:
+                        self.keyword(step.name, step.argument.text)
+                    else:
+                        raise TypeError(f"not a chat script step: {step!r}")
+                except Alarmed:
+                    # An outside SIGALRM between waits: chat's handler has
+                    # set O_NONBLOCK, so the next wait fails if nothing is queued.
+                    self._nonblocking = True
         except Terminate as end:
             return end.code
         except Exception as error:
@@ -148,7 +165,20 @@ class ChatEngine:
                 raise
             self.log(error.chat_message.encode(), error=True)
             return 1
+        finally:
+            self._interruptible = False
         return 0
+
+    def alarm(self) -> None:
+        """A SIGALRM from outside, taken as chat's handler takes it (see Alarmed).
+
+        Logs "alarm" (with -v); while a script runs, raises Alarmed to cut
+        short the wait or sleep in progress.
+        """
+        if self.options.verbose:
+            self.log(b"alarm")
+        if self._interruptible:
+            raise Alarmed()
 
     def result(self, code: int) -> ev.ChatResult:
         messages = {0: "the script ran to the end", 1: "the script failed (error or send failure)",
@@ -269,10 +299,13 @@ class ChatEngine:
         matcher = self._matcher((string,) + tuple(self.aborts))
         slow = (verbose or self.echo or self.options.trace or self.report_gathering
                 or self.options.received_events or any(entry is not None for entry in self.reports))
-        if slow:
-            outcome = ExpectWatcher(self, string).run(matcher, deadline)
-        else:
-            outcome = self._wait_quietly(matcher, deadline)
+        try:
+            if slow:
+                outcome = ExpectWatcher(self, string).run(matcher, deadline)
+            else:
+                outcome = self._wait_quietly(matcher, deadline)
+        except Alarmed:
+            outcome = "timeout"         # the blocked read fails, as at chat's own alarm
         return self._conclude(outcome, string)
 
     def _read(self, size: int, deadline: float | None) -> bytes | str:
@@ -360,7 +393,12 @@ class ChatEngine:
             raw = b"^D\\c"
         elif raw == b"BREAK":
             raw = b"\\K\\c"
-        if not self._put_string(raw):
+        try:
+            sent = self._put_string(raw)
+        except Alarmed:
+            # An outside alarm while writing (not sleeping): chat refuses the next byte.
+            sent = self._write_timed_out()
+        if not sent:
             self.fatal(1, b"Failed")
 
     def _file_contents(self, name: bytes) -> bytes:
@@ -434,14 +472,20 @@ class ChatEngine:
         self.report_gathering = False
         # Keep reading, one byte at a time with a one-second alarm each, until
         # a control character: the rest of the line may still be arriving.
-        while len(self.report_buffer) + 1 <= REPORT_LIMIT + 1:
-            data = self._read(1, time.monotonic() + 1.0)
-            if type(data) is str:
-                break
-            byte = data[0] & 0x7F            # type: ignore[index]
-            if byte < 32 or byte == 127:
-                break
-            self.report_buffer.append(byte)
+        self._interruptible = True
+        try:
+            while len(self.report_buffer) + 1 <= REPORT_LIMIT + 1:
+                data = self._read(1, time.monotonic() + 1.0)
+                if type(data) is str:
+                    break
+                byte = data[0] & 0x7F            # type: ignore[index]
+                if byte < 32 or byte == 127:
+                    break
+                self.report_buffer.append(byte)
+        except Alarmed:
+            pass                                 # an outside alarm ends the read, as chat's does
+        finally:
+            self._interruptible = False
         self._report_line()
 
     def _echo_bytes(self, data: bytes) -> None:
@@ -483,13 +527,18 @@ class _SendAlarm:
             self.next_at += 1.0
 
     def sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        if self.next_at is not None and self.next_at < end:
-            sleep_until(self.next_at, seconds)
+        try:
+            end = time.monotonic() + seconds
+            if self.next_at is not None and self.next_at < end:
+                sleep_until(self.next_at, seconds)
+                self._fire_due()
+                return
+            sleep_until(None, end - time.monotonic())
             self._fire_due()
-            return
-        sleep_until(None, end - time.monotonic())
-        self._fire_due()
+        except Alarmed:
+            # An outside SIGALRM: the sleep ends, the handler re-arms alarm(1).
+            self.alarmed = True
+            self.next_at = time.monotonic() + 1.0
 
     def expired(self) -> bool:
         self._fire_due()
