@@ -113,3 +113,42 @@ def test_kconfig_groups_markers_translations_and_duplicates():
     assert conf.get("A", "Name").value == "two" and conf.get("A", "Key").value == "v"
     assert conf.get("B/C", "x").value == "1"
     assert any("'[bad' is not a valid group header" in text for text in report.texts())
+
+
+def test_a_kde4_kppprc_with_modem_profiles_and_leftover_groups(tmp_path):
+    # [Account1] (a new account given up on) and [Account2] (past NumberOfAccounts, emptied when
+    # deleted) are KPPP's leftovers: one account comes out, not three
+    (result,) = kppp("kppprc-3g", tmp_path)
+    account = result.account()
+    assert account.name == "field-3g" and account.phone == ("*99***1#",)
+    # DefaultModem names [Modem2]; [Modem3] (past NumberOfModems) has the same name but is not used
+    assert account.line == "ttyacm0" and account.speed == 460800 and account.rtscts
+    assert account.init == ("AT+cfun=1", 'at+cgdcont=1,"IP","field.example"', "AT")   # no dial-tone wait: AT
+    assert account.dial_command == "ATD" and account.connect_timeout == 60
+    assert account.auth_user == "field" and result.file(".secret").read_text() == "fieldpw\n"
+    assert result.peer_options() == ["crtscts", "defaultroute", "usepeerdns", "noauth", "replacedefaultroute",
+                                     "modem", "noipdefault", "novj", "debug"]
+    notes = "\n".join(result.notes())
+    assert "kppprc-3g [Account1]: skipped: an empty account" in notes
+    assert "kppprc-3g [Account2]: skipped: [General] NumberOfAccounts = 2" in notes
+    assert any("BeforeConnect = 'xterm -e /usr/local/bin/signal-check /dev/ttyUSB0'" in text
+               for text in result.dropped())
+    assert not result.fixes()
+
+
+def test_an_installer_written_kppprc_with_the_old_modem_group(tmp_path):
+    (result,) = kppp("kppprc-installer", tmp_path)
+    account = result.account()
+    assert account.name == "dialup" and account.phone == ("0 800 555 0123",)
+    assert account.line == "modem" and account.speed == 115200 and account.rtscts    # FlowControl=CRTSCTS
+    assert account.init == ("ATZ", "ATM0L0") and account.ppp_timeout == 30
+    assert account.auth_user == "ivy" and result.file(".secret").read_text() == "ivy.pw\n"
+    assert "refuse-chap" in result.peer_options() and not result.fixes()
+
+
+def test_a_file_of_leftovers_only_has_no_accounts(tmp_path):
+    rc = tmp_path / "kppprc"
+    rc.write_text("[Account0]\npppdArguments=\n[Account1]\nName=\nPhonenumber=\n[General]\nNumberOfAccounts=1\n")
+    with pytest.raises(PppupError) as caught:
+        import_kppp(str(rc), None, ImportOptions(), Report())
+    assert caught.value.code == Code.USAGE and "has no KPPP accounts" in caught.value.message

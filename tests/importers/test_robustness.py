@@ -31,13 +31,15 @@ PEER_WORDS = ["connect", '"chat -v -f /etc/chatscripts/pap -T 555"', "'chat \"\"
 WV_LINES = ["[Dialer Defaults]", "[Dialer x]", "[Dialer y] ; c", "Inherits = x", "Inherits = y", "Phone = 555",
             "Phone1 = <Target Phone Number>", "Modem = /dev/ttyS1", "Baud = 9600x", "Init2 = ATZ", "Init3 =",
             "Username = u", "Password = p w", "Stupid Mode = yes", "Login Prompt = login:", "Dial Command = ATX",
-            "Dial Attempts = -3", "Idle Seconds = x", "; comment", "garbage", "=", "Ask Password = 1", "\r"]
+            "Dial Attempts = -3", "Idle Seconds = x", "; comment", "garbage", "=", "Ask Password = 1", "\r",
+            "Username = { }", "Password = {open", "Init4 = AT\\", 'Username = "q"', "}", '"']
 KPPP_LINES = ["[Account0]", "[Account1]", "[Modem]", "[Modem0]", "[General]", "Name=A", "Name=B", "Phonenumber=555:",
               "Phonenumber=", "Authentication=1", "Authentication=0", "Authentication=9", "Username=u",
               "Password=p\\,w", "ScriptCommands=Expect,Send,LoopStart,Answer", "ScriptArguments=a\\,b,\\s,",
               "ScriptCommands=Expect,ID,Expect,Send,Expect", "ScriptArguments=ogin:,,for u:,home,ogin:",
               "DialString=AT&C0S0=1DT", "DialString=ATZ", "Speed=abc", "Timeout=x", "pppdArguments=idle 5,pty x",
-              "CallbackType=2", "[$i]", "Key[$i]=v", "Name[de]=C", "broken", "\\x4", "[A][B]", "IPAddr=1.2.3.4"]
+              "CallbackType=2", "[$i]", "Key[$i]=v", "Name[de]=C", "broken", "\\x4", "[A][B]", "IPAddr=1.2.3.4",
+              "NumberOfAccounts=1", "NumberOfModems=0", "[Modem1]", "DefaultModem=A", "pppdArguments="]
 
 
 def render_all(results, tmp_path) -> None:
@@ -89,8 +91,10 @@ def test_kppp_files(tmp_path, lines):
 @SETTINGS
 @given(st.data())
 def test_samples_with_lines_missing(tmp_path, data):
-    sample = data.draw(st.sampled_from([KPPP / "kppprc", KPPP / "kppprc-callback", WVDIAL / "wvdial.conf",
-                                        ROOT / "etc/ppp/peers/office", ROOT / "etc/ppp/peers/home"]))
+    sample = data.draw(st.sampled_from([KPPP / "kppprc", KPPP / "kppprc-callback", KPPP / "kppprc-3g",
+                                        WVDIAL / "wvdial.conf", WVDIAL / "wvdial-quoted.conf",
+                                        ROOT / "etc/ppp/peers/office", ROOT / "etc/ppp/peers/home",
+                                        ROOT / "etc/ppp/peers/mobile", ROOT / "etc/ppp/peers/umts"]))
     lines = sample.read_text().splitlines(keepends=True)
     kept = data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)))
     path = tmp_path / os.path.basename(sample)
@@ -99,8 +103,8 @@ def test_samples_with_lines_missing(tmp_path, data):
     try:
         if "kppprc" in path.name:
             results = import_kppp(str(path), None, ImportOptions(), report)
-        elif path.name == "wvdial.conf":
-            section = data.draw(st.sampled_from([None, "shh", "shell"]))
+        elif path.name.startswith("wvdial"):
+            section = data.draw(st.sampled_from([None, "shh", "shell", "backslash"]))
             results = [(import_wvdial(str(path), section, ImportOptions(), report), report)]
         else:
             results = [(import_peers(str(path), ImportOptions(), report, str(ROOT)), report)]

@@ -56,15 +56,42 @@ class KpppFile:
         self.conf = KConfig()
         self.conf.load(read_text(path, "KPPP configuration", report), path, report)
 
-    def accounts(self) -> list[tuple[int, dict[str, Entry]]]:
-        found = [(int(match.group(1)), group) for name, group in self.conf.groups.items()
-                 if (match := _ACCOUNT_GROUP.fullmatch(name))]
+    def accounts(self, report: Report) -> list[tuple[int, dict[str, Entry]]]:
+        """The accounts KPPP lists: [Account0] up to [General] NumberOfAccounts, leftovers skipped.
+
+        Deleting an account leaves its last group behind with every value
+        emptied, and a new account given up on leaves `pppdArguments=`:
+        KPPP shows neither, so neither becomes a pppup account.
+        """
+        count = self.count("NumberOfAccounts")
+        found = []
+        for name, group in self.conf.groups.items():
+            match = _ACCOUNT_GROUP.fullmatch(name)
+            if match is None:
+                continue
+            index = int(match.group(1))
+            where = f"{self.path} [{name}]"
+            if count is not None and index >= count:
+                report.note(where, f"skipped: [General] NumberOfAccounts = {count}, so KPPP does not use this "
+                            "group (a deleted account's leftovers)")
+            elif not any(group[key].value for key in ("Name", "Phonenumber", "ScriptCommands") if key in group):
+                report.note(where, "skipped: an empty account (no Name, no Phonenumber), as KPPP leaves one "
+                            "behind")
+            else:
+                found.append((index, group))
         return sorted(found, key=lambda pair: pair[0])
+
+    def count(self, key: str) -> int | None:
+        entry = self.conf.get("General", key)
+        return number(entry, -1) if entry is not None and number(entry, -1) >= 0 else None
 
     def modem(self) -> tuple[str, dict[str, Entry]]:
         """The modem group KPPP would use: [General] DefaultModem, else the first, else the old [Modem]."""
-        numbered = sorted(((int(match.group(1)), name) for name in self.conf.groups
-                           if (match := _MODEM_GROUP.fullmatch(name))))
+        count = self.count("NumberOfModems")
+        numbered = sorted((int(match.group(1)), name) for name, group in self.conf.groups.items()
+                          if (match := _MODEM_GROUP.fullmatch(name))
+                          and (count is None or int(match.group(1)) < count)
+                          and any(entry.value for entry in group.values()))
         wanted = self.conf.get("General", "DefaultModem")
         for _, name in numbered:
             entry = self.conf.get(name, "Name")
@@ -392,7 +419,7 @@ def import_kppp(file: str | None, account: str | None, options: ImportOptions, r
                 ) -> list[tuple[Draft, Report]]:
     """One draft per KPPP account (or the one `account` names); each with its own report."""
     kppp = KpppFile(file or default_file(), report)
-    found = kppp.accounts()
+    found = kppp.accounts(report)
     if not found:
         raise PppupError(f"{kppp.path} has no KPPP accounts ([Account0] ...); is it the right file?", Code.USAGE)
     if account is not None:
