@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _FIONREAD = termios.FIONREAD
 _READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
+# A hang-up or an error counts as writable: the write then fails and says why.
+_WRITABLE = select.POLLOUT | select.POLLHUP | select.POLLERR | select.POLLNVAL
 _LONGEST_POLL_MS = 86_400_000      # poll() takes an int; a longer wait just loops
 
 
@@ -35,7 +37,7 @@ class LineClosed(Exception):
 class Channel:
     """A modem line as one fd (read and write) or a pair (read_fd, write_fd)."""
 
-    __slots__ = ("read_fd", "write_fd", "_queued", "_poller", "_count")
+    __slots__ = ("read_fd", "write_fd", "_queued", "_poller", "_count", "_write_poller")
 
     def __init__(self, read_fd: int, write_fd: int | None = None) -> None:
         self.read_fd = read_fd
@@ -45,6 +47,7 @@ class Channel:
         self._poller.register(read_fd, select.POLLIN | select.POLLPRI)
         # FIONREAD's int, as bytes: `array` would import collections (~1.5 ms of start-up).
         self._count = bytearray(4)
+        self._write_poller: select.poll | None = None
 
     def _queue_length(self) -> int:
         """Bytes queued for reading; -1 if the line is hung up (the ioctl fails with EIO)."""
@@ -79,6 +82,29 @@ class Channel:
             for _fd, events in self._poller.poll(timeout_ms):
                 if events & _READABLE:
                     return True
+
+    def wait_writable(self, deadline: float | None) -> bool:
+        """Block until a write would not block; False when the deadline passed first.
+
+        A write blocks when the line's output is stopped (an XOFF with IXON
+        on, as chat leaves it) or its buffer is full; chat's alarm cuts such
+        a write short, so the engine must not block in write(2) past it.
+        """
+        poller = self._write_poller
+        if poller is None:
+            poller = self._write_poller = select.poll()
+            poller.register(self.write_fd, select.POLLOUT)
+        while True:
+            if deadline is None:
+                timeout_ms = -1
+            else:
+                remaining = deadline - time.monotonic()
+                timeout_ms = 0 if remaining <= 0 else min(int(remaining * 1000) + 1, _LONGEST_POLL_MS)
+            ready = poller.poll(timeout_ms)
+            if any(events & _WRITABLE for _fd, events in ready):
+                return True
+            if timeout_ms == 0:
+                return False
 
     def readable_now(self) -> bool:
         """Is input (or a hang-up) pending right now?  Never blocks."""

@@ -433,7 +433,7 @@ class ChatEngine:
             else:
                 try:
                     if not pacing:
-                        if alarm.expired():
+                        if alarm.expired() or not alarm.writable(channel):
                             return self._write_timed_out()
                         channel.write(operation)       # type: ignore[arg-type]
                         continue
@@ -441,6 +441,8 @@ class ChatEngine:
                         if alarm.expired():
                             return self._write_timed_out()
                         alarm.sleep(PACING)
+                        if not alarm.writable(channel):
+                            return self._write_timed_out()
                         channel.write(bytes((byte,)))
                 except OSError as error:
                     if self.options.verbose:
@@ -543,6 +545,17 @@ class _SendAlarm:
     def expired(self) -> bool:
         self._fire_due()
         return self.alarmed
+
+    def writable(self, channel: Channel) -> bool:
+        """Wait until a write would not block (output stopped by XOFF, say).
+
+        chat's write blocks there until its alarm, which makes the
+        restarted write fail; False when the alarm comes first.
+        """
+        if channel.wait_writable(self.next_at):
+            return True
+        self._fire_due()
+        return False
 
 
 def _connect_speed(line: bytes) -> int | None:
