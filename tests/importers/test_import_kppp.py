@@ -152,3 +152,28 @@ def test_a_file_of_leftovers_only_has_no_accounts(tmp_path):
     with pytest.raises(PppupError) as caught:
         import_kppp(str(rc), None, ImportOptions(), Report())
     assert caught.value.code == Code.USAGE and "has no KPPP accounts" in caught.value.message
+
+
+def test_lists_ending_in_a_comma_as_kppps_provider_database_writes_them(tmp_path):
+    rc = tmp_path / "kppprc"
+    rc.write_text("[Account0]\nName=Wizard ISP\nPhonenumber=5550303\nAuthentication=0\nUsername=wiz\n"
+                  "Password=wpw\nStorePassword=1\nScriptCommands=Expect,Send,Expect,Send,Send,\n"
+                  "ScriptArguments=ogin:,%USERNAME%,word:,%PASSWORD%,ppp,\npppdArguments=-detach,\n"
+                  "[Modem]\nDevice=/dev/ttyS1\n")
+    draft, report = import_kppp(str(rc), None, ImportOptions(user="root"), Report())[0]
+    assert draft.login_script.splitlines()[1:] == ["Expect      ogin:", "Send        %USERNAME%",
+                                                   "Expect      word:", "Send        %PASSWORD%", "Send        ppp"]
+    assert draft.login_user == "wiz" and draft.login_password == "wpw"
+    assert not report.texts("fix")
+    assert report.texts("dropped") == [f"{rc}:10: pppd argument -detach: pppup supervises the link: it never lets "
+                                       "pppd redial, wait for traffic or detach by itself (run pppup again after "
+                                       "a link ends)"]
+
+
+def test_idle_0_in_pppd_arguments_is_no_limit(tmp_path):
+    rc = tmp_path / "kppprc"
+    rc.write_text("[Account0]\nName=x\nPhonenumber=555\npppdArguments=idle 0,maxconnect 3600\n")
+    draft, report = import_kppp(str(rc), None, ImportOptions(), Report())[0]
+    assert draft.rule_idle is None and draft.rule_maxconnect == 3600
+    assert not any(line.startswith("idle") for line in draft.peer_options)
+    assert any("pppd argument idle 0: no limit" in text for text in report.texts("dropped"))

@@ -254,3 +254,11 @@ def test_dry_run_shows_no_secret(tmp_path):
     shown = outputs.show(outputs.plan(draft, report, str(tmp_path), "root").outputs)
     assert "alice-pw" not in shown and "(a secret of 8 characters; not shown)" in shown
     assert os.listdir(tmp_path) == []
+
+
+def test_idle_0_is_no_limit_and_not_a_rule(tmp_path):
+    peer = write_peer(tmp_path, "connect 'chat \"\" ATDT555 CONNECT \"\"'\n/dev/ttyS0\nidle 0\nmaxconnect x\n")
+    result = peers(str(peer), tmp_path / "out", root=Path("/"))
+    assert "idle" not in result.text(".policy").split("[[rules]]")[1]
+    dropped = "\n".join(result.dropped())
+    assert "idle 0: no limit in pppd" in dropped and "maxconnect 'x' is not a positive number" in dropped

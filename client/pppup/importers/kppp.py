@@ -368,12 +368,17 @@ class KpppImport:
                     report.dropped(arguments.where, f"pppd argument {shown!r} is not a pppd option; left out")
                 elif use.name in DROPPED_OPTIONS:
                     report.dropped(arguments.where, f"pppd argument {shown}: {DROPPED_OPTIONS[use.name]}")
-                elif use.name in ("idle", "maxconnect") and use.argument and use.argument.isdigit():
-                    if use.name == "idle":
-                        draft.rule_idle = int(use.argument)
+                elif use.name in ("idle", "maxconnect"):
+                    seconds = int(use.argument) if use.argument and use.argument.isdigit() else 0
+                    if seconds <= 0:
+                        report.dropped(arguments.where, f"pppd argument {shown}: no limit (or not a number), "
+                                       "so none for the policy rule")
+                    elif use.name == "idle":
+                        draft.rule_idle = seconds
                     else:
-                        draft.rule_maxconnect = int(use.argument)
-                    report.note(arguments.where, f"pppd argument {shown} -> the policy rule")
+                        draft.rule_maxconnect = seconds
+                    if seconds > 0:
+                        report.note(arguments.where, f"pppd argument {shown} -> the policy rule")
                 elif use.name in ("user", "password", "connect", "file", "call", "name", "remotename"):
                     report.dropped(arguments.where, f"pppd argument {use.name}: not taken from an account; "
                                    "ask the administrator if the peer file needs it")

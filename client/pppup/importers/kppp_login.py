@@ -25,6 +25,10 @@ def convert_commands(at: str, names: list[str], arguments: list[str], report: Re
     kept: list[tuple[str, str]] = []
     for position, (raw_name, argument) in enumerate(zip(names, arguments), 1):
         name = COMMAND_ALIASES.get(raw_name.strip(), raw_name.strip())
+        if not name and not argument.strip():
+            # KPPP's provider database ends its lists with a comma (`Expect,Send,`):
+            # the empty last item is no command, and KPPP runs nothing for it.
+            continue
         label = f"script command {position} ({raw_name} {argument!r})"
         if name not in COMMANDS:
             report.fix(at, f"{label}: KPPP has no such command; left out")

@@ -159,6 +159,9 @@ class PeerImport:
             report.note(at, "password -> a secret file of yours (mode 0600), named by [auth] secret_file; "
                         "it is gone from the peer file")
         elif name in ("idle", "maxconnect"):
+            if argument.isdigit() and int(argument) == 0:
+                report.dropped(at, f"{name} {argument}: no limit in pppd, so none for the policy rule either")
+                return
             if not argument.isdigit() or int(argument) <= 0:
                 report.dropped(at, f"{name} {argument!r} is not a positive number of seconds")
                 return
