@@ -17,9 +17,10 @@ from pppup_helper.policy import check_policy
 
 from .support import kppp, peers, wvdial
 
-PEERS = ["provider", "home", "myisp", "oldisp", "seedisp", "office"]
-WVDIAL = [("wvdial.conf", None), ("wvdial.conf", "shh"), ("wvdial.conf", "shell"), ("wvdial-3g.conf", None)]
-KPPP = ["kppprc", "kppprc-callback"]
+PEERS = ["provider", "home", "myisp", "oldisp", "seedisp", "office", "mobile", "gprs-unset", "umts", "unfilled"]
+WVDIAL = [("wvdial.conf", None), ("wvdial.conf", "shh"), ("wvdial.conf", "shell"), ("wvdial-3g.conf", None),
+          ("wvdial-sticks.conf", "zte"), ("wvdial-quoted.conf", "backslash")]
+KPPP = ["kppprc", "kppprc-callback", "kppprc-3g", "kppprc-installer"]
 
 
 @pytest.fixture
