@@ -327,6 +327,14 @@ class ChatProcess:
                 except OSError:
                     pass
                 self.report_stream = None
+            else:
+                # The -r file could not be opened, so chat's report stream is
+                # stderr, and it fclose()s that: what follows (a tty restore
+                # error) no longer reaches stderr.
+                try:
+                    os.close(2)
+                except OSError:
+                    pass
         if self.saved_tty is not None:
             try:
                 termios.tcsetattr(0, termios.TCSANOW, self.saved_tty)
