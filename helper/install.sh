@@ -195,6 +195,17 @@ do_uninstall() {
 	echo "uninstall: done (an admin-written $CONFIG_DIR/policy.toml is kept)"
 }
 
+# A test run on this machine (tests/machine_lock.py: the attack and flow
+# suites, the VM suite, whose guest runs this install) must not see it
+# replaced under its feet: wait for it.  A run that holds the lock itself
+# says so in the environment and installs at once.
+MACHINE_LOCK=/run/lock/pppup-attack-suite.lock
+if [ -z "${PPPUP_MACHINE_LOCK_HELD:-}" ] && [ "$(id -u)" = 0 ] && command -v flock >/dev/null; then
+	export PPPUP_MACHINE_LOCK_HELD=1
+	flock -n "$MACHINE_LOCK" true || echo "install: waiting for the pppup test run on this machine to end ($MACHINE_LOCK)"
+	exec flock "$MACHINE_LOCK" "$BASH" "$0" "$@"
+fi
+
 case ${1:-} in
 install) shift; do_install "$@" ;;
 uninstall) do_uninstall ;;

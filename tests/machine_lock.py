@@ -23,3 +23,6 @@ def hold() -> None:
         fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         _fd = fd
+        # Children (helper/install.sh) see that this run holds the lock and
+        # do not wait for it themselves.
+        os.environ["PPPUP_MACHINE_LOCK_HELD"] = "1"
