@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #if !defined(PPPUP_PYTHON) || !defined(PPPUP_HELPER_ENTRY)
@@ -124,9 +125,17 @@ static void close_other_fds(void)
 
 static void reset_signals(void)
 {
+	static const struct itimerval disarmed;   /* all zero */
 	unsigned long dfl[4] = { 0 };
 	sigset_t none;
 
+	/* Interval timers survive exec: an ITIMER_REAL the caller armed would
+	 * kill the helper with SIGALRM at a moment of the caller's choosing,
+	 * the line still locked and the caller's tty fd alive.  Disarmed
+	 * before SIGALRM, SIGVTALRM and SIGPROF are back to their default. */
+	if (setitimer(ITIMER_REAL, &disarmed, NULL) != 0 || setitimer(ITIMER_VIRTUAL, &disarmed, NULL) != 0
+	    || setitimer(ITIMER_PROF, &disarmed, NULL) != 0)
+		_exit(EXIT_HYGIENE);
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
@@ -154,9 +163,10 @@ static void set_limit(int resource, rlim_t soft, rlim_t hard, rlim_t floor)
 		_exit(EXIT_HYGIENE);
 }
 
-/* Fixed limits, whatever the caller set (R1-R3): no core; no file-size limit
- * so a lock or state write is never cut short by SIGXFSZ; enough fds, memory
- * and stack for Python and pppd; no CPU limit (a supervisor lives for hours). */
+/* Fixed limits, every one, whatever the caller set (R1-R3): no core; no
+ * file-size limit so a lock or state write is never cut short by SIGXFSZ;
+ * enough fds, memory and stack for Python and pppd; no CPU limit (a
+ * supervisor lives for hours). */
 static void reset_limits(void)
 {
 	set_limit(RLIMIT_CORE, 0, 0, 0);
@@ -166,17 +176,51 @@ static void reset_limits(void)
 	set_limit(RLIMIT_STACK, 8UL << 20, 8UL << 20, 8UL << 20);
 	set_limit(RLIMIT_CPU, RLIM_INFINITY, RLIM_INFINITY, RLIM_INFINITY);
 	set_limit(RLIMIT_SIGPENDING, 4096, 4096, 64);
+	/* The rest as Debian gives a login: pppd's plugin mlocks the secret. */
+	set_limit(RLIMIT_MEMLOCK, 8UL << 20, 8UL << 20, 64UL << 10);
+	set_limit(RLIMIT_MSGQUEUE, 819200, 819200, 0);
+	set_limit(RLIMIT_NICE, 0, 0, 0);
+	set_limit(RLIMIT_RTPRIO, 0, 0, 0);
+	set_limit(RLIMIT_RTTIME, RLIM_INFINITY, RLIM_INFINITY, 0);
+	set_limit(RLIMIT_LOCKS, RLIM_INFINITY, RLIM_INFINITY, 0);
 #ifndef __SANITIZE_ADDRESS__
 	/* ASan reserves terabytes of shadow address space: limited only outside
 	 * the sanitizer test build. */
 	set_limit(RLIMIT_AS, 1UL << 30, 1UL << 30, 1UL << 30);
 	set_limit(RLIMIT_DATA, 1UL << 30, 1UL << 30, 1UL << 30);
 #endif
-	/* Inherited niceness or a real-time policy would starve or skew pppd's
-	 * LCP timers (R4); CPU affinity and the OOM score are left as inherited. */
+}
+
+/* Scheduling state that survives exec (R4).  Inherited niceness or a
+ * real-time policy would starve or skew pppd's LCP timers; a huge timer
+ * slack (PR_SET_TIMERSLACK) stretches every poll timeout of the helper, so
+ * its dial time limit would not take the line back; the I/O priority, the
+ * CPU affinity and the OOM score are the caller's to set for their own
+ * processes, not for root's. */
+static void reset_scheduling(void)
+{
 	struct sched_param normal = { .sched_priority = 0 };
+	cpu_set_t every;
+	int fd;
+
 	if (sched_setscheduler(0, SCHED_OTHER, &normal) != 0 || setpriority(PRIO_PROCESS, 0, 0) != 0)
 		_exit(EXIT_HYGIENE);
+	if (prctl(PR_SET_TIMERSLACK, 50000UL, 0, 0, 0) != 0)      /* the kernel's default, 50 us */
+		_exit(EXIT_HYGIENE);
+	if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 0 /* class none: from nice */) != 0)
+		_exit(EXIT_HYGIENE);
+	CPU_ZERO(&every);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		CPU_SET(cpu, &every);
+	if (sched_setaffinity(0, sizeof(every), &every) != 0)
+		_exit(EXIT_HYGIENE);
+	/* Lowering a raised score needs CAP_SYS_RESOURCE (EACCES without it,
+	 * as in some containers): then the caller only made their own helper
+	 * the OOM killer's first choice, which is theirs to do. */
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || (write(fd, "0", 1) != 1 && errno != EACCES))
+		_exit(EXIT_HYGIENE);
+	close(fd);
 }
 
 /* Every component of `path` (absolute, no symlinks anywhere) must be owned by
@@ -285,12 +329,14 @@ int main(int argc, char *argv[])
 		_exit(EXIT_HYGIENE);
 	/* 5. fd 3 is the caller's end of a socketpair (F3, I1, I2). */
 	check_comm_socket(ruid);
-	/* 6-10. Process hygiene: fds, signals, session, limits, umask, cwd. */
+	/* 6-10. Process hygiene: fds, signals and timers, session, limits,
+	 *       scheduling, umask, cwd. */
 	close_other_fds();
 	reset_signals();
 	if (setsid() < 0)
 		_exit(EXIT_HYGIENE);
 	reset_limits();
+	reset_scheduling();
 	umask(022);
 	if (chdir("/") != 0)
 		_exit(EXIT_HYGIENE);

@@ -21,7 +21,9 @@ steps.json: {"spawn": {...}, "steps": [{...}, ...]}
          keep_fd3 (bool: the client keeps a copy of the helper's end of the socketpair),
          pending_signals [names] (blocked and raised before the exec: pending in the shim),
          ignore_all_raw (bool: every signal ignored with the raw rt_sigaction, 32 and 33 too),
-         oom_score_adj (int), ioprio_idle (bool: the idle I/O scheduling class)
+         oom_score_adj (int), ioprio_idle (bool: the idle I/O scheduling class),
+         timerslack_ns (int: PR_SET_TIMERSLACK, which survives exec), cpus [N, ...] (affinity),
+         itimers {"REAL"|"VIRTUAL"|"PROF": SECONDS} (interval timers, which survive exec)
   steps: {"send": TEXT} | {"send_hex": HEX} | {"attach_fds": N} (to the next send)
          | {"send_creds": TEXT, "uid": U} (with SCM_CREDENTIALS: own pid/gid, uid U or own)
          | {"recv": SECONDS} | {"sleep": SECONDS} | {"close": true} | {"wait": SECONDS}
@@ -154,6 +156,14 @@ def spawn(spec):
             if "oom_score_adj" in spec:
                 with open("/proc/self/oom_score_adj", "w") as f:
                     f.write(str(spec["oom_score_adj"]))
+            if "timerslack_ns" in spec:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.prctl(29, ctypes.c_ulong(spec["timerslack_ns"]), 0, 0, 0) != 0:   # PR_SET_TIMERSLACK
+                    raise OSError(ctypes.get_errno(), "PR_SET_TIMERSLACK")
+            for name, seconds in spec.get("itimers", {}).items():
+                signal.setitimer(getattr(signal, "ITIMER_" + name), seconds)
+            if "cpus" in spec:
+                os.sched_setaffinity(0, spec["cpus"])
             if spec.get("ioprio_idle"):
                 _syscall(_SYS_IOPRIO_SET, 1, 0, 3 << 13)     # IOPRIO_WHO_PROCESS, self, IDLE class
             if spec.get("ignore_all_raw"):

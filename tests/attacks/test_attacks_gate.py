@@ -243,6 +243,19 @@ def test_S3_inherited_dispositions_and_mask_reset(mallory, policy):
     assert_status_ok(finish(proc))
 
 
+@pytest.mark.parametrize("timer", ["REAL", "VIRTUAL", "PROF"])
+def test_S3_interval_timers_armed_by_the_caller_are_disarmed(mallory, policy, timer):
+    # Interval timers survive exec; armed ones would deliver SIGALRM,
+    # SIGVTALRM or SIGPROF (default action: terminate) to the root helper.
+    seconds = 1.0 if timer == "REAL" else 0.02
+    result = raw(mallory, {"itimers": {timer: seconds}}, [{"sleep": 2.5}, request("status"), {"recv": 15},
+                                                          request("status"), {"recv": 15}, {"close": True},
+                                                          {"wait": 15}])
+    got = answers(result)
+    assert len(got) == 2 and all(a["ok"] for a in got), result["events"]
+    assert result["exit"] == 0, "the helper must end normally, not by the caller's timer"
+
+
 def test_S4_client_gone_before_the_answer(mallory, policy):
     result = raw(mallory, {}, [request("status"), {"close": True}, {"wait": 15}])
     assert result["exit"] == 0, "the helper must end normally, not die of SIGPIPE"
@@ -268,11 +281,18 @@ def test_R1_tiny_nofile(mallory, policy):
 @pytest.mark.parametrize("name, limit, label", [("FSIZE", [0, -1], "Max file size"),
                                                 ("CPU", [1, -1], "Max cpu time"),
                                                 ("CORE", [-1, -1], "Max core file size"),
-                                                ("STACK", [65536, -1], "Max stack size")])
+                                                ("STACK", [65536, -1], "Max stack size"),
+                                                ("MEMLOCK", [0, None], "Max locked memory"),
+                                                ("MSGQUEUE", [0, None], "Max msgqueue size"),
+                                                ("RTTIME", [1, -1], "Max realtime timeout")])
 def test_R2_R3_soft_limits_reset(mallory, policy, name, limit, label):
-    limit = [resource_value(v) for v in limit]
+    import resource
+    hard = resource.getrlimit(getattr(resource, "RLIMIT_" + name))[1]
+    limit = [hard if v is None else resource_value(v) for v in limit]
     proc, pid = live_helper(mallory, {"rlimits": {name: limit}})
-    expected = {"FSIZE": "unlimited", "CPU": "unlimited", "CORE": "0", "STACK": str(8 << 20)}[name]
+    expected = {"FSIZE": "unlimited", "CPU": "unlimited", "CORE": "0", "STACK": str(8 << 20),
+                "MEMLOCK": str(min(8 << 20, hard)), "MSGQUEUE": str(min(819200, hard)),
+                "RTTIME": "unlimited"}[name]
     assert proc_limit(pid, label)[0] == expected
     assert_status_ok(finish(proc))
 
@@ -314,6 +334,23 @@ def test_R4_niceness_reset(mallory, policy):
     with open(f"/proc/{pid}/stat") as f:
         nice = int(f.read().rsplit(")", 1)[1].split()[16])
     assert nice == 0
+    assert_status_ok(finish(proc))
+
+
+def test_R4_scheduling_state_that_survives_exec_is_reset(mallory, policy):
+    # Timer slack (PR_SET_TIMERSLACK), the OOM score, the I/O priority class
+    # and the CPU affinity all survive exec; the caller may set them for
+    # their own processes, and must not carry them into root's.
+    spawn = {"timerslack_ns": 60 * 10**9, "oom_score_adj": 1000, "ioprio_idle": True, "cpus": [0], "nice": 10}
+    proc, pid = live_helper(mallory, spawn)
+    with open(f"/proc/{pid}/timerslack_ns") as f:
+        assert int(f.read()) == 50000, "the kernel's default slack, not the caller's 60 s"
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        assert int(f.read()) <= 0
+    ionice = subprocess.run(["ionice", "-p", str(pid)], capture_output=True, text=True)
+    assert ionice.returncode == 0 and "idle" not in ionice.stdout, ionice.stdout
+    if os.cpu_count() > 1:
+        assert proc_status(pid)["Cpus_allowed_list"] != "0"
     assert_status_ok(finish(proc))
 
 

@@ -396,6 +396,35 @@ def test_F5_dial_time_limit_takes_the_line_back_from_a_connected_client(world, a
     assert r["write"] == "EIO" and 9 < r["after"] < 14, r
 
 
+def test_S3_an_alarm_armed_before_the_shim_cannot_kill_the_helper_holding_the_line(world, mallory):
+    """ITIMER_REAL survives the setuid exec: armed by the caller, it killed the
+    helper with SIGALRM right after it handed over the line, leaving the line
+    locked and the caller's fd alive past the dial time limit."""
+    r = raw(mallory, {"itimers": {"REAL": 2.0}},
+            [request("acquire", line="modem1", account="a"), {"recv": 15, "keep_fds": True}, {"sleep": 3},
+             request("status"), {"recv": 15}, request("release"), {"recv": 15},
+             {"write_kept": "AT\r"}, {"close": True}, {"wait": 15}])
+    got = answers(r)
+    assert [a["ok"] for a in got] == [True, True, True], r["events"]
+    assert [e for e in r["events"] if "write_kept" in e][0]["write_kept"] == ["EIO"]
+    assert r["exit"] == 0
+    assert read_end("modem1").reason == "released by the client"
+
+
+def test_R4_timer_slack_cannot_stretch_the_dial_time_limit(world, mallory):
+    """PR_SET_TIMERSLACK survives exec: with a 60 s slack inherited, the
+    helper's poll for the next request overslept the 10 s dial time limit and
+    the caller kept the line (40 s and counting)."""
+    world.policy.write(world.policy_text().replace("dial_seconds = 60", "dial_seconds = 10"))
+    r = raw(mallory, {"timerslack_ns": 60 * 10**9},
+            [request("acquire", line="modem1", account="a"), {"recv": 15, "keep_fds": True},
+             {"write_kept": "AT\r", "for": 30}, {"wait": 15}], timeout=90)
+    assert answers(r)[0]["ok"] is True
+    written = [e for e in r["events"] if "write_kept" in e][0]
+    assert written["write_kept"] == ["EIO"] and 9 < written["after"] < 14, written
+    assert read_end("modem1").reason.startswith("dial time limit")
+
+
 def test_F5_answer_the_helper_cannot_send_still_ends_the_session(world, mallory):
     """A forged client shrinks SO_SNDBUF of the socket it hands the shim, so a
     large answer (status of a policy with many lines) cannot be sent at all

