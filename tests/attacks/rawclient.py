@@ -18,6 +18,7 @@ steps.json: {"spawn": {...}, "steps": [{...}, ...]}
          ignore_signals [names], block_signals [names], umask (int), cwd, nice (int),
          path (execve this file instead of the shim: a symlink or hard link to it),
          fd3_sndbuf (int: SO_SNDBUF of the helper's end, set before the exec),
+         fd3_passcred (bool: SO_PASSCRED on the helper's end, set before the exec),
          keep_fd3 (bool: the client keeps a copy of the helper's end of the socketpair),
          pending_signals [names] (blocked and raised before the exec: pending in the shim),
          ignore_all_raw (bool: every signal ignored with the raw rt_sigaction, 32 and 33 too),
@@ -125,6 +126,8 @@ def spawn(spec):
     if "fd3_sndbuf" in spec:
         socket.socket(fileno=os.dup(theirs)).setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
                                                         spec["fd3_sndbuf"])
+    if spec.get("fd3_passcred"):
+        socket.socket(fileno=os.dup(theirs)).setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     kept = os.dup(theirs) if spec.get("keep_fd3") else None
     path = spec.get("path", SHIM)
     argv = spec.get("argv", [path])

@@ -155,6 +155,28 @@ def test_A2_huge_environment_is_dropped(mallory, policy):
     assert_status_ok(finish(proc))
 
 
+def test_A3_shim_reached_through_a_link_is_the_same_shim(mallory, policy, shared_tmp):
+    # A symlink (or, where protected_hardlinks allows it, a hard link) to
+    # the shim in a directory mallory owns: argv[0] and the path differ,
+    # nothing else does; every path it uses is compiled in.
+    os.chmod(shared_tmp, 0o777)
+    link = str(shared_tmp / "pppup-shim")
+    assert run_as(mallory, ["ln", "-s", paths.SHIM, link]).returncode == 0
+    refused_by_shim(mallory, SHIM_USAGE, {"path": link, "argv": [link, "--uid=0"]})
+    proc, pid = live_helper(mallory, {"path": link, "env": {"LD_PRELOAD": "/tmp/pwned.so"}})
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:4] == [paths.PYTHON.encode(), b"-I", b"-S", paths.HELPER_ENTRY.encode()]
+    assert environ_of(pid) == FIXED_ENV
+    assert_status_ok(finish(proc))
+    hard = str(shared_tmp / "pppup-shim-hard")
+    if run_as(mallory, ["ln", paths.SHIM, hard]).returncode == 0:
+        try:
+            refused_by_shim(mallory, SHIM_USAGE, {"path": hard, "argv": [hard, "x"]})
+            assert_status_ok(raw(mallory, {"path": hard}, STATUS))
+        finally:
+            os.unlink(hard)
+
+
 @pytest.mark.parametrize("argv0", ["/usr/sbin/pppd", "%n%n%s%s", "\n", "\x1b[2J\x1b]0;pwned\x07"])
 def test_A3_argv0_is_never_used(mallory, policy, argv0):
     proc, pid = live_helper(mallory, {"argv": [argv0]})
@@ -196,7 +218,8 @@ def test_F2_no_root_fd_leaks_to_the_client_or_helper(mallory, policy):
     assert all(not e.get("fds") for e in result["events"] if "recv" in e), "status must carry no fd"
 
 
-@pytest.mark.parametrize("kind", ["pipe", "file", "devnull", "inet", "stream", "dgram", "listening", "closed"])
+@pytest.mark.parametrize("kind", ["pipe", "file", "devnull", "inet", "stream", "dgram", "listening", "closed",
+                                  "unconnected", "opath"])
 def test_F3_fd3_not_the_clients_seqpacket_socket(mallory, policy, kind):
     refused_by_shim(mallory, SHIM_SOCKET, {"fd3": kind})
 
@@ -205,6 +228,20 @@ def test_F3_fd3_not_the_clients_seqpacket_socket(mallory, policy, kind):
 def test_F4_fds_sent_to_the_helper_refused_and_closed(mallory, policy, count):
     result = raw(mallory, {}, [{"attach_fds": count}, request("status"), {"recv": 15}, {"recv": 15},
                                {"wait": 15}])
+    assert_refused_then_closed(result, "ancillary data")
+
+
+def test_F4_credentials_attached_to_a_request_are_never_identity(mallory, policy):
+    # SCM_CREDENTIALS of her own are not even delivered (the helper never
+    # asks for them); forged ones (uid 0) the kernel refuses to send.
+    result = raw(mallory, {}, [{"send_creds": "op=status\n"}, {"recv": 15},
+                               {"send_creds": "op=status\n", "uid": 0}, {"close": True}, {"wait": 15}])
+    assert_status_ok(result)
+    assert result["events"][2] == {"error": "PermissionError", "errno": 1}, result["events"]
+    # A client that turned SO_PASSCRED on for the helper's end makes every
+    # datagram carry credentials: that is ancillary data, refused.
+    result = raw(mallory, {"fd3_passcred": True}, [request("status"), {"recv": 15}, {"recv": 15},
+                                                   {"wait": 15}])
     assert_refused_then_closed(result, "ancillary data")
 
 
@@ -433,6 +470,17 @@ def test_M3_silent_client_is_cut_off(mallory, policy):
     assert result["exit"] == 0
 
 
+def test_M3_a_chatty_client_is_cut_off_after_32_requests(mallory, policy):
+    steps = []
+    for _ in range(33):
+        steps += [request("status"), {"recv": 15}]
+    result = raw(mallory, {}, steps + [{"recv": 15}, {"wait": 15}], timeout=120)
+    got = answers(result)
+    assert len(got) == 33 and all(a["ok"] for a in got[:32]), [a.get("code") for a in got]
+    assert_refused_then_closed(result, "more than 32 requests")
+    assert result["exit"] == 0
+
+
 def test_M3_client_that_never_reads(mallory, policy):
     steps = [request("status") for _ in range(300)] + [{"sleep": 12}, {"wait": 15}]
     result = raw(mallory, {}, steps, timeout=90)
@@ -532,6 +580,28 @@ def test_I2_socket_whose_peer_is_another_user(mallory, alice, policy, shared_tmp
         listener.wait()
 
 
+def test_I2_socketpair_end_handed_over_by_another_user(mallory, alice, policy, shared_tmp):
+    # alice makes a SEQPACKET socketpair and gives mallory one end over
+    # SCM_RIGHTS: a SEQPACKET socket, connected, not listening, but its peer
+    # (SO_PEERCRED: who made the pair) is alice.  The helper would hand a
+    # line to alice's process; the shim refuses.
+    os.chmod(shared_tmp, 0o777)
+    path = str(shared_tmp / "giver.sock")
+    giver = subprocess.Popen(
+        ["setpriv", f"--reuid={alice.uid}", f"--regid={alice.gid}", "--init-groups", "--", paths.PYTHON, "-I",
+         "-c", "import socket,os,time; a,b=socket.socketpair(socket.AF_UNIX,socket.SOCK_SEQPACKET); "
+               "s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM); "
+               f"s.bind({path!r}); os.chmod({path!r},0o777); s.listen(1); print('ready',flush=True); "
+               "c,_=s.accept(); socket.send_fds(c,[b'x'],[b.fileno()]); time.sleep(10)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert giver.stdout.readline().strip() == "ready"
+        refused_by_shim(mallory, SHIM_SOCKET, {"fd3": f"received:{path}"})
+    finally:
+        giver.kill()
+        giver.wait()
+
+
 def test_I3_spoofed_uid_everywhere(mallory, policy):
     refused_by_shim(mallory, SHIM_USAGE, {"argv": [paths.SHIM, "--uid", "0"]})
     proc, pid = live_helper(mallory, {"env": {"PPPUP_UID": "0", "SUDO_UID": "0", "USER": "root"}})
@@ -549,6 +619,22 @@ def test_I4_not_in_group_pppup_cannot_even_exec(eve, mallory, policy):
     for user, groups in ((eve, "init"), (mallory, "clear")):
         r = run_as(user, [paths.PYTHON, "-I", "-c", client], groups=groups)
         assert r.stdout.startswith("4 ") and f"not in group {paths.GROUP}" in r.stdout, r
+
+
+def test_I4_every_group_is_passed_or_the_call_is_refused(mallory, policy):
+    # The shim reads at most 1024 supplementary groups and never truncates:
+    # with 1024 the helper gets every one of them, with 1025 nothing runs.
+    import grp
+    pppup_gid = grp.getgrnam(paths.GROUP).gr_gid
+    many = [pppup_gid] + list(range(60000, 60000 + 1023))
+    proc = raw_background(mallory, {}, [{"sleep": 3}] + STATUS, groups=many)
+    pid = helper_of(mallory)
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        cmdline = f.read().split(b"\0")[:-1]
+    assert {int(g) for g in cmdline[9].split(b",")} == set(many)
+    assert_status_ok(finish(proc))
+    result = raw(mallory, {}, [{"recv": 10}, {"wait": 10}], groups=many + [61023])
+    assert result["exit"] == SHIM_IDENTITY and not answers(result)
 
 
 def test_I6_stdio_does_not_matter(mallory, policy):
