@@ -206,6 +206,11 @@ def handle_hangup(gate: Gate, request: Request) -> Reply:
 def handle_start_pppd(gate: Gate, request: Request) -> Reply:
     session = gate.require_session()
     fields = request.fields
+    # Decided on the policy as it is now, not as it was when the connection
+    # started (up to dial_seconds ago): a grant revoked meanwhile, a policy
+    # or a pppd file that became unsafe, refuses pppd.  Loading it again
+    # also re-checks the peer file pppd is about to read (C3, C5).
+    gate.policy = gate.backend.load_policy()
     grant = gate.policy.grant_pppd(gate.caller, gate.line_grant.line.name, fields["peer"], fields["flags"],
                                    gate.backend.now())
     # The client's wait is bounded by the protocol (START_TIMEOUT_MAX) and by

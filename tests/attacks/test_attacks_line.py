@@ -613,6 +613,63 @@ def test_O2_O4_shell_strings_as_credentials_run_nothing_and_pppd_text_is_not_rel
     assert read_end("modem1").exit_status == 4
 
 
+# ===================================================================== C (during a session)
+def _change_mid_session(world, mallory, change, restore) -> list[dict]:
+    """mallory acquires modem1, then (while she dials) `change` alters what
+    root trusts, then she asks for pppd; the answers, `restore` run after."""
+    from attack_harness import finish, raw_background
+    proc = raw_background(mallory, {}, [request("acquire", line="modem1", account="a"), {"recv": 15},
+                                        {"sleep": 4},
+                                        request("start_pppd", peer=TEST_PEER, flags="novj", user="", secret="",
+                                                timeout=20),
+                                        {"recv": 40}, {"close": True}, {"wait": 20}])
+    try:
+        deadline = time.monotonic() + 15
+        while read_session("modem1") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read_session("modem1") is not None, "the session never started"
+        change()
+        got = answers(finish(proc, timeout=90))
+    finally:
+        restore()
+    assert got[0]["ok"] is True
+    return got
+
+
+@pytest.mark.parametrize("change", ["rule-revoked", "peer-removed", "policy-writable"])
+def test_C3_policy_changed_while_dialling_decides_start_pppd(world, mallory, change):
+    """The policy is read when the connection starts; an administrator who
+    revokes the grant (or a policy that became unsafe) while the user dials
+    must decide whether pppd starts, not the snapshot from minutes ago."""
+    text = world.policy_text()
+    if change == "rule-revoked":
+        new = text.replace('users = ["pppt-mallory", "pppt-alice"]', 'users = ["pppt-alice"]', 1)
+    else:
+        new = text
+    def apply():
+        if change == "policy-writable":
+            os.chmod(paths.POLICY, 0o666)
+        elif change == "peer-removed":
+            world.policy.write(text.replace(f'peers = ["{TEST_PEER}"]', "peers = []"))
+        else:
+            world.policy.write(new)
+    got = _change_mid_session(world, mallory, apply, lambda: os.chmod(paths.POLICY, 0o644))
+    assert got[1]["ok"] is False and got[1]["code"] in (Code.DENIED, Code.CONFIG), got[1]
+    assert "kernel has no PPP" not in got[1]["message"], "pppd was started"
+    assert read_end("modem1").exit_status is None, "pppd must not have run"
+
+
+def test_C5_peer_file_made_writable_while_dialling_is_refused_before_pppd(world, mallory):
+    """pppd reads /etc/ppp/peers/PEER when it starts, maybe an hour after the
+    connection's policy check (dial_seconds): checked again right before."""
+    peer = os.path.join(paths.PEERS_DIR, TEST_PEER)
+    st = os.stat(peer)
+    got = _change_mid_session(world, mallory, lambda: os.chown(peer, mallory.uid, mallory.gid),
+                              lambda: (os.chown(peer, st.st_uid, st.st_gid), os.chmod(peer, st.st_mode)))
+    assert got[1]["ok"] is False and got[1]["code"] == Code.CONFIG and peer in got[1]["message"], got[1]
+    assert read_end("modem1").exit_status is None, "pppd must not have run"
+
+
 # ===================================================================== X2
 X2_SCRIPT = textwrap.dedent("""
     set -e

@@ -288,3 +288,21 @@ def test_an_unforeseen_error_in_the_loop_still_releases_the_line(monkeypatch):
     assert h.finished()
     assert ("release", "client disconnected") in h.record.calls
     assert any("RuntimeError" in a[2] for a in h.record.audit if a[0] == "cleanup")
+
+
+def test_start_pppd_decides_on_the_policy_as_it_is_now():
+    # The policy became invalid (or revoked the grant) while the user dialled:
+    # pppd is not started on the snapshot the connection began with.
+    h = Harness()
+    _, fds = h.call(Op.ACQUIRE, {"line": "modem1", "account": "work"})
+    os.close(fds[0])
+
+    def broken():
+        raise PppupError("policy.toml:3: now invalid", Code.CONFIG)
+    h.gate.backend = h.gate.backend._replace(load_policy=broken)
+    err = error(h.call(Op.START_PPPD, START)[0])
+    assert err.code is Code.CONFIG
+    assert not any(call[0] == "start_pppd" for call in h.record.calls)
+    h.client.close()
+    assert h.finished()
+    assert ("release", "client disconnected") in h.record.calls
