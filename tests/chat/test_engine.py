@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -131,6 +132,39 @@ def test_channel_on_a_pair_of_pipes() -> None:
     finally:
         for fd in (read_in, write_in, read_out, write_out):
             os.close(fd)
+
+
+def test_a_timeout_with_input_still_queued_leaves_the_line_non_blocking() -> None:
+    """chat's alarm came while it was still reading a flood (not blocked in read()),
+    so the O_NONBLOCK its handler set stays: after the sub-send, the next wait
+    fails as soon as the queue runs dry instead of waiting for its timeout."""
+    read_in, write_in = os.pipe()
+    read_out, write_out = os.pipe()
+    flood_ends = time.monotonic() + 2.3
+
+    def remote() -> None:
+        try:
+            while time.monotonic() < flood_ends:
+                os.write(write_in, b"noise " * 10000)     # keeps the pipe full
+            time.sleep(0.4)
+            os.write(write_in, b"OK\r\n")
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=remote, daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        result = run_chat(parse_argv(["TIMEOUT", "2", "OK-AT-OK", "x"]).steps,
+                          Channel(read_in, write_out), ChatOptions(pacing=False))
+        elapsed = time.monotonic() - start
+        assert result.code == 3 and elapsed < 2.65       # the OK (at 2.7 s) was never waited for
+        assert os.read(read_out, 100) == b"AT\r"
+    finally:
+        for fd in (read_in, write_out, read_out):
+            os.close(fd)
+        thread.join(5)
+        os.close(write_in)
 
 
 secret_strategy = st.binary(min_size=2, max_size=8).filter(lambda b: b"?" not in b)

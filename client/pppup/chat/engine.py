@@ -350,6 +350,11 @@ class ChatEngine:
             self._emit(ev.AbortSeen(index, self.fail_reason))
             return False
         self.exit_code = 3
+        if outcome == "timeout" and self.channel.readable_now():
+            # chat's alarm came while it was still reading queued input, not
+            # blocked in read(): the O_NONBLOCK its handler set stays, so the
+            # next wait fails as soon as the queue runs dry (see _read).
+            self._nonblocking = True
         self._emit(ev.TimedOut(string, outcome))   # type: ignore[arg-type]
         return False
 
