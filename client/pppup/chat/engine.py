@@ -155,6 +155,7 @@ class ChatEngine:
                     # An outside SIGALRM between waits: chat's handler has
                     # set O_NONBLOCK, so the next wait fails if nothing is queued.
                     self._nonblocking = True
+                    self.channel.queued()
         except Terminate as end:
             return end.code
         except Exception as error:
@@ -306,6 +307,9 @@ class ChatEngine:
                 outcome = self._wait_quietly(matcher, deadline)
         except Alarmed:
             outcome = "timeout"         # the blocked read fails, as at chat's own alarm
+            # It may have come between a read and its bookkeeping: recount
+            # what is queued so that no later read blocks past a deadline.
+            self.channel.queued()
         return self._conclude(outcome, string)
 
     def _read(self, size: int, deadline: float | None) -> bytes | str:
