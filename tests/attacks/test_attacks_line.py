@@ -613,6 +613,70 @@ def test_O2_O4_shell_strings_as_credentials_run_nothing_and_pppd_text_is_not_rel
     assert read_end("modem1").exit_status == 4
 
 
+# ===================================================================== E4, F2, P3: the real pppd
+HOSTILE_ENV = {"PATH": "/tmp/pwned-bin:/usr/bin:/bin", "IFS": "/", "BASH_ENV": "/tmp/pwned-env",
+               "ENV": "/tmp/pwned-env", "HOME": "/tmp", "SHELLOPTS": "xtrace", "LD_PRELOAD": "/tmp/pwned.so",
+               "PPPUP_SECRET": "x", "TZ": "../../tmp/tz"}
+SECRET = "s3cr3t-never-visible"
+
+
+def test_E4_F2_P3_pppd_started_for_a_hostile_client_gets_nothing_of_it(world, mallory):
+    """mallory's client, run with a hostile environment, has the installed
+    helper start the real pppd, which the peer file keeps waiting on an
+    option FIFO so it can be looked at: its environment is exactly the fixed
+    PATH (E4), it holds the line, /dev/null, its log pipe and the secret pipe
+    and nothing else (F2), and neither its argv nor its environment shows
+    the PAP user or secret (P3); nothing of it reaches mallory."""
+    from attack_harness import finish, raw_background
+    fifo = "/run/pppt-hold.fifo"
+    peer = os.path.join(paths.PEERS_DIR, "pppt-hold")
+    os.mkfifo(fifo, 0o600)
+    with open(peer, "w") as f:
+        f.write(f"# pppup attack suite: pppd waits here until the test lets it go\nfile {fifo}\n")
+    os.chmod(peer, 0o644)
+    try:
+        world.policy.write(world.policy_text().replace(f'\n[peers.{TEST_PEER}]\n',
+                                                       f'\n[peers.{TEST_PEER}]\n[peers.pppt-hold]\n')
+                           .replace(f'peers = ["{TEST_PEER}"]', f'peers = ["{TEST_PEER}", "pppt-hold"]'))
+        proc = raw_background(mallory, {"env": HOSTILE_ENV}, [
+            request("acquire", line="modem1", account="a"), {"recv": 15},
+            request("start_pppd", peer="pppt-hold", flags="", user="pppt-user", secret=SECRET, timeout=60),
+            {"recv": 90}, {"close": True}, {"wait": 20}])
+        tty = world.lines["modem1"].path
+        deadline = time.monotonic() + 20
+        while not _pppd_pids([tty]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = _pppd_pids([tty])
+        assert len(pids) == 1, "pppd did not start"
+        pid = pids[0]
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = [v for v in f.read().split(b"\0") if v]
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")[:-1]
+        fds = {int(n): os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}
+        visible = run_as(mallory, ["/bin/cat", f"/proc/{pid}/environ", f"/proc/{pid}/cmdline"])
+        # Let pppd go on: it reads the secret, then finds no kernel PPP on the host.
+        with open(fifo, "w"):
+            pass
+        result = finish(proc, timeout=120)
+    finally:
+        os.unlink(peer)
+        os.unlink(fifo)
+    assert environ == [b"PATH=/usr/sbin:/usr/bin:/sbin:/bin"], environ
+    assert argv[:4] == [b"/usr/sbin/pppd", b"call", b"pppt-hold", b"nodetach"], argv
+    assert not any(SECRET.encode() in a or b"pppt-user" in a for a in argv), argv
+    assert fds[0] == tty and fds[1] == "/dev/null", fds
+    assert fds[2].startswith("pipe:") and fds[3].startswith("pipe:"), fds
+    extra = {n: target for n, target in fds.items() if n > 3}
+    # beyond 0-3 only what pppd opened itself: the option file it is reading, its syslog
+    assert all(target.startswith(("socket:", "/etc/ppp/")) for target in extra.values()), fds
+    assert SECRET not in visible.stdout and "pppt-user" not in visible.stdout
+    got = answers(result)
+    assert got[1]["ok"] is False and got[1]["code"] == Code.PPP, got
+    assert SECRET not in repr(result)
+    assert read_end("modem1").exit_status == 4
+
+
 # ===================================================================== C (during a session)
 def _change_mid_session(world, mallory, change, restore) -> list[dict]:
     """mallory acquires modem1, then (while she dials) `change` alters what
@@ -696,3 +760,39 @@ def test_X2_full_lock_directory_refuses_cleanly(world, mallory):
     assert out["error"]["code"] == Code.LINE and "full" in out["error"]["message"]
     assert out["names"] == []
     assert read_session("modem1") is None
+
+
+X2_STATE_SCRIPT = textwrap.dedent("""
+    set -e
+    mount -t tmpfs -o size=64k,nr_inodes=64,mode=0700 tmpfs /run/pppup
+    mkdir -m 0700 /run/pppup/admission /run/pppup/lines
+    for slot in u"$1".0 all.0; do : > /run/pppup/admission/$slot; done
+    : > /run/pppup/lockdir.lock
+    i=0; while touch /run/pppup/filler$i 2>/dev/null; do i=$((i+1)); done
+    head -c 1M /dev/zero > /run/pppup/blob 2>/dev/null || true
+    setpriv --reuid="$1" --regid="$2" --init-groups -- "$3" -I -c "$4"
+    ls -A /run/pppup/lines
+""")
+
+
+def test_X2_full_state_directory_refuses_cleanly_and_unlocks(world, mallory):
+    """/run/pppup full (a private mount namespace's tiny tmpfs over it: /run is
+    shared with world-writable directories on some systems, so a user can
+    fill it): the session record cannot be written, so the line is refused
+    and its freshly made locks are removed again; nothing half-made stays."""
+    from line_support import CLIENT_PRELUDE, CLIENT_PYTHON
+    lock_paths = world.lines["modem1"].lock_paths()
+    code = CLIENT_PRELUDE + textwrap.dedent(acquire_code() + f"""
+    out["locks"] = [p for p in {lock_paths!r} if os.path.lexists(p)]
+    emit()
+    """)
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", X2_STATE_SCRIPT, "x",
+                        str(mallory.uid), str(mallory.gid), CLIENT_PYTHON, code],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+    lines = r.stdout.strip().splitlines()
+    out = json.loads(lines[-1] if lines[-1].startswith("{") else lines[-2])
+    assert out["error"] is not None and out["error"]["code"] in (Code.LINE, Code.HELPER), out
+    assert out["locks"] == [], "the locks made for the refused session must be gone"
+    assert not [n for n in lines if n.startswith((".tmp", "modem"))], f"left in lines/: {lines}"

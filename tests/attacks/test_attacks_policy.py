@@ -89,6 +89,45 @@ def test_C1_policy_directory_owned_by_mallory(mallory, policy):
         assert_refused(mallory, "directory is owned by uid")
 
 
+def _acl_granting(uid: int, perm: int) -> bytes:
+    """A POSIX access ACL (system.posix_acl_access, version 2) adding user:UID:perm."""
+    import struct
+
+    def entry(tag: int, bits: int, ident: int = 0xFFFFFFFF) -> bytes:
+        return struct.pack("<HHI", tag, bits, ident)
+    # USER_OBJ rw(x), USER uid, GROUP_OBJ r(x), MASK = perm, OTHER r(x)
+    base = 7 if perm & 1 else 6
+    read = 5 if perm & 1 else 4
+    return struct.pack("<I", 2) + entry(1, base) + entry(2, perm, uid) + entry(4, read) + entry(0x10, perm) \
+        + entry(0x20, read)
+
+
+@pytest.mark.parametrize("where", ["policy", "directory"])
+def test_C1_acl_granting_mallory_write(mallory, policy, where):
+    # The mode bits say 0644/0755, an ACL entry says mallory may write: the
+    # ACL mask shows in the group bits, which the checks refuse.
+    path = paths.POLICY if where == "policy" else paths.CONFIG_DIR
+    st = os.stat(path)
+    try:
+        os.setxattr(path, "system.posix_acl_access", _acl_granting(mallory.uid, 6 if where == "policy" else 7))
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs on this file system: {exc.strerror}")
+    try:
+        assert run_as_can_write(mallory, path if where == "policy" else os.path.join(path, "x"))
+        assert_refused(mallory, path, "writable by group or others")
+    finally:
+        os.removexattr(path, "system.posix_acl_access")
+        os.chmod(path, stat.S_IMODE(st.st_mode))
+        if where == "directory" and os.path.lexists(os.path.join(path, "x")):
+            os.unlink(os.path.join(path, "x"))
+
+
+def run_as_can_write(user, path: str) -> bool:
+    from attack_harness import run_as
+    probe = f"import os; os.close(os.open({path!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))"
+    return run_as(user, [paths.PYTHON, "-I", "-c", probe]).returncode == 0
+
+
 def test_C1_policy_is_a_symlink(mallory, policy):
     target = paths.POLICY + ".attack-target"
     os.rename(paths.POLICY, target)
