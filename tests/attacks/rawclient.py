@@ -32,6 +32,7 @@ steps.json: {"spawn": {...}, "steps": [{...}, ...]}
          | {"recv": SECONDS, "keep_fds": true} (the fds received stay open for "write_kept")
          | {"write_kept": TEXT, "for": SECONDS} (write TEXT to every kept fd, again every 0.1 s
            until it fails or SECONDS pass; records the errno name or "ok" and when)
+         | {"reopen_kept": true} (open /proc/self/fd/N of every kept fd anew: "ok" or the errno name)
 result: {"pid": P, "events": [...], "exit": CODE or null}
 """
 import array
@@ -192,7 +193,7 @@ def describe_fd(fd):
     flags = __import__("fcntl").fcntl(fd, __import__("fcntl").F_GETFL)
     return {"chr": stat.S_ISCHR(st.st_mode), "reg": stat.S_ISREG(st.st_mode),
             "rdev": [os.major(st.st_rdev), os.minor(st.st_rdev)], "uid": st.st_uid,
-            "accmode": flags & os.O_ACCMODE, "isatty": os.isatty(fd),
+            "accmode": flags & os.O_ACCMODE, "isatty": os.isatty(fd), "o_path": bool(flags & os.O_PATH),
             "link": os.readlink(f"/proc/self/fd/{fd}")}
 
 
@@ -264,6 +265,15 @@ def main():
                             break
                         time.sleep(0.1)
                 events.append({"write_kept": list(outcome.values()), "after": time.monotonic() - t0})
+            elif "reopen_kept" in step:
+                outcome = []
+                for fd in kept_fds:
+                    try:
+                        os.close(os.open(f"/proc/self/fd/{fd}", os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK))
+                        outcome.append("ok")
+                    except OSError as exc:
+                        outcome.append(__import__("errno").errorcode.get(exc.errno, str(exc.errno)))
+                events.append({"reopen_kept": outcome})
             elif "sleep" in step:
                 time.sleep(step["sleep"])
             elif "close" in step:

@@ -510,6 +510,23 @@ def test_M4_malformed_fields(mallory, policy, text):
     assert_refused_then_closed(result)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("timeout", "0x10"), ("timeout", " 1"), ("timeout", "1_000"), ("timeout", "\u0661\u0662"), ("timeout", "1e3"),
+    ("timeout", "00000000001"), ("timeout", "4294967296"), ("timeout", "-1"), ("timeout", "+5"), ("timeout", "301"),
+    ("timeout", "0"), ("all", "true"), ("all", "01"), ("all", " 1"), ("all", "2"),
+])
+def test_A4_numbers_in_requests_are_strict_ascii_digits_in_range(mallory, policy, field, value):
+    # int() would take " 1", "1_000" and Arabic-Indic digits; the decoder
+    # takes 1-10 ASCII digits, then the field's range, and nothing else.
+    if field == "timeout":
+        text = f"op=start_pppd\npeer=pppt-isp\nflags=\nuser=\nsecret=\ntimeout={value}\n"
+    else:
+        text = f"op=stop\ntarget=\nall={value}\n"
+    result = raw(mallory, {}, [{"send_hex": text.encode("utf-8").hex()}, {"recv": 15}, {"recv": 15},
+                               {"wait": 15}])
+    assert_refused_then_closed(result, "malformed request")
+
+
 @pytest.mark.parametrize("sequence", [
     [request("hangup")],
     [request("start_pppd", peer="pppt-isp", flags="", user="", secret="", timeout=10)],

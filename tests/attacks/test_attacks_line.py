@@ -352,6 +352,23 @@ def test_D6_second_opener_gets_ebusy_while_the_session_lasts(world, alice, mallo
         holder.wait(timeout=30)
 
 
+def test_F6_the_received_fd_is_the_only_way_in(world, mallory):
+    """The fd the helper sends is a read-write description of the pinned tty,
+    never an O_PATH or root-opened file of some other kind; and it gives no
+    way to open the line anew: reopening /proc/self/fd/N checks the device
+    node's permissions again, which mallory does not have."""
+    st = os.stat(world.lines["modem1"].path)
+    r = raw(mallory, {}, [request("acquire", line="modem1", account="a"), {"recv": 15, "keep_fds": True},
+                          {"reopen_kept": True}, request("release"), {"recv": 15}, {"close": True}, {"wait": 15}])
+    fd = r["events"][1]["fds"]
+    assert len(fd) == 1, r["events"]
+    fd = fd[0]
+    assert fd["chr"] and fd["isatty"] and not fd["o_path"] and not fd["reg"]
+    assert fd["accmode"] == os.O_RDWR and fd["rdev"] == [os.major(st.st_rdev), os.minor(st.st_rdev)]
+    assert fd["link"] == world.lines["modem1"].path
+    assert r["events"][2]["reopen_kept"] == ["EACCES"], r["events"][2]
+
+
 # ===================================================================== F5
 def test_F5_fd_kept_after_release_is_dead(world, alice):
     r = client(alice, acquire_code() + """
@@ -796,3 +813,94 @@ def test_X2_full_state_directory_refuses_cleanly_and_unlocks(world, mallory):
     assert out["error"] is not None and out["error"]["code"] in (Code.LINE, Code.HELPER), out
     assert out["locks"] == [], "the locks made for the refused session must be gone"
     assert not [n for n in lines if n.startswith((".tmp", "modem"))], f"left in lines/: {lines}"
+
+
+# ===================================================================== M7, S5, X4
+def test_M7_six_clients_racing_for_a_free_line_get_one_owner(world, mallory, alice):
+    go = time.time() + 2.0
+    code = f"""
+    while time.time() < {go}: pass
+    """ + acquire_code() + f"""
+    out["won"] = fd is not None
+    while time.time() < {go} + 3: time.sleep(0.05)
+    if fd is not None: h.release(); os.close(fd)
+    h.close(); emit()
+    """
+    racers = [client(u, code, background=True) for u in (alice, mallory) * 3]
+    import json
+    results = [json.loads(p.communicate(timeout=90)[0].strip().splitlines()[-1]) for p in racers]
+    assert sum(r["won"] for r in results) == 1, results
+    assert all(r["won"] or r["error"]["code"] == Code.BUSY for r in results), results
+
+
+def test_S5_helpers_killed_at_random_points_leave_nothing_the_next_status_does_not_converge(world, alice,
+                                                                                            mallory):
+    """The helper installs no signal handler that does work: a signal at any
+    point of acquire or release (root sends it here, standing in for a
+    crash) ends it, and whatever it had made by then -- locks, a record, an
+    open line -- is converged by the next helper."""
+    import random
+    from attack_harness import finish, helper_pids, raw_background
+    rng = random.Random(5)
+    for delay in [rng.uniform(0.0, 0.6) for _ in range(6)]:
+        before = set(helper_pids())
+        proc = raw_background(alice, {}, [request("acquire", line="modem1", account="a"), {"recv": 15},
+                                          request("release"), {"recv": 15}, {"close": True}, {"wait": 15}])
+        deadline = time.monotonic() + 10
+        new = []
+        while not new and time.monotonic() < deadline:
+            new = [p for p in helper_pids() if p not in before]
+        time.sleep(delay)
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        finish(proc, timeout=60)
+        wait_no_helpers()
+        status = client(mallory, "h = HelperClient(); out['s'] = h.status(); h.close(); emit()")["s"]
+        assert [e for e in status if e["line"] == "modem1"][0]["state"] == "free", (delay, status)
+        assert leftovers(world) == [], (delay, leftovers(world))
+
+
+def test_X4_a_lock_holders_hostile_name_reaches_neither_answer_nor_audit_raw(world, mallory, alice):
+    """mallory holds modem1's lock with a process whose name (comm) is a
+    terminal escape and a newline forging an audit field; alice's refusal
+    names the holder, escaped, and every audit line the helper writes stays
+    one line of printable ASCII (the syslog socket is captured here)."""
+    import socket as socketmod
+    if os.path.lexists("/dev/log"):
+        pytest.skip("a syslog daemon owns /dev/log here; this case captures the audit itself")
+    log = socketmod.socket(socketmod.AF_UNIX, socketmod.SOCK_DGRAM)
+    log.bind("/dev/log")
+    log.settimeout(0.2)
+    holder = subprocess.Popen(["setpriv", f"--reuid={mallory.uid}", f"--regid={mallory.gid}", "--clear-groups",
+                               "/usr/bin/python3.11", "-I", "-c",
+                               "import ctypes,sys; ctypes.CDLL(None).prctl(15, b'\\x1b[2J\\nuid=0 op=x'); "
+                               "print('ready', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    world.procs.append(holder)
+    lock = world.lines["modem1"].lock_paths()[0]
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert run_as(mallory, ["sh", "-c", f"printf '%10d\\n' {holder.pid} > {lock}"]).returncode == 0
+        r = acquire_and_release(alice)
+        lines = []
+        while True:
+            try:
+                lines.append(log.recv(4096))
+            except OSError:
+                break
+    finally:
+        log.close()
+        os.unlink("/dev/log")
+        if os.path.lexists(lock):
+            os.unlink(lock)
+    message = r["error"]["message"]
+    assert r["error"]["code"] == Code.BUSY and f"pid {holder.pid}" in message
+    assert "\x1b" not in message and "\n" not in message
+    ours = [line for line in lines if b"pppup-helper" in line]
+    assert any(b"op=acquire" in line and str(holder.pid).encode() in line for line in ours), ours
+    for line in ours:
+        assert all(0x20 <= byte < 0x7f for byte in line.split(b": ", 1)[1]), line
+        assert line.count(b" uid=") == 1, line

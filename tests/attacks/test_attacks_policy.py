@@ -186,6 +186,14 @@ def test_C2_parse_errors(mallory, policy, text, fragment):
     assert_refused(mallory, paths.POLICY + fragment)
 
 
+@pytest.mark.parametrize("name", ["-d", "a b", ".hidden", "x..y", "Plugin", "a/b", "x" * 33])
+def test_O7_policy_names_that_could_be_options_or_paths_are_refused(mallory, policy, name):
+    # A peer name becomes pppd's `call NAME` and /etc/ppp/peers/NAME: a
+    # dash-leading, dotted, spaced or slashed one is refused at load (O6, O7, O9).
+    policy.write(BASE_POLICY.replace(f"[peers.{TEST_PEER}]", f'[peers.{TEST_PEER}]\n[peers."{name}"]'))
+    assert_refused(mallory, paths.POLICY, f"peer name {name!r} is not allowed")
+
+
 def test_C2_not_utf8(mallory, policy):
     with open(paths.POLICY, "ab") as out:
         out.write(b"# \xff\xfe\n")
