@@ -182,7 +182,7 @@ def _status_of(config: Any, statedir: StateDir, lockdir: LockDir) -> dict:
         if record.phase == "up":
             entry.update(ifname=record.ifname, local=record.local_ip, remote=record.remote_ip,
                          link_start=_iso(record.link_start) if record.link_start else None)
-            entry.update(_counters(record.ifname))
+            entry.update(_since_ip_up(record))
     else:
         entry["state"] = "free"
         try:
@@ -212,7 +212,16 @@ def _status_of(config: Any, statedir: StateDir, lockdir: LockDir) -> dict:
     return entry
 
 
-def _counters(ifname: str | None) -> dict:
+def _since_ip_up(record: Any) -> dict:
+    """The link's bytes since IP came up, as pppd counts them for the end record."""
+    out = interface_counters(record.ifname)
+    for key, base in (("bytes_sent", record.base_sent), ("bytes_received", record.base_received)):
+        if key in out and base is not None:
+            out[key] = max(0, out[key] - base)
+    return out
+
+
+def interface_counters(ifname: str | None) -> dict:
     """Live byte counters of the link's interface, from sysfs."""
     if not ifname:
         return {}

@@ -171,8 +171,10 @@ class LineSession:
             raise PppupError(f"line {self.config.name}: {failure}", Code.PPP)
         log = self.pppd.log
         self.link_up_at = time.monotonic()
+        counters = links.interface_counters(log.ifname)
         self._update(phase="up", link_start=int(time.time()), ifname=log.ifname,
-                     local_ip=log.local, remote_ip=log.remote)
+                     local_ip=log.local, remote_ip=log.remote,
+                     base_sent=counters.get("bytes_sent"), base_received=counters.get("bytes_received"))
         return pppd.LinkInfo(ifname=log.ifname or "", local=log.local or "", remote=log.remote or "",
                              pppd_pid=self.pppd.pid)
 

@@ -55,7 +55,11 @@ class SessionRecord(namedtuple("SessionRecord", [
         "lock_names",               # tuple[str, ...]
         "peer",                     # str | None, and the rest None until pppd runs
         "pppd_pid", "pppd_start", "link_start", "ifname", "local_ip", "remote_ip",
-        ], defaults=(None,) * 7)):
+        # int | None: the interface's byte counters when IP came up.  pppd's
+        # own count (the end record's) starts there; the counters also hold
+        # the IPCP negotiation, which `pppup status` takes off.
+        "base_sent", "base_received",
+        ], defaults=(None,) * 9)):
     __slots__ = ()
 
 
@@ -111,6 +115,8 @@ _SESSION_CHECKS = {
     "ifname": lambda v: v is None or (type(v) is str and re.fullmatch(_IFNAME, v) is not None),
     "local_ip": lambda v: v is None or _ipv4(v),
     "remote_ip": lambda v: v is None or _ipv4(v),
+    "base_sent": lambda v: v is None or _nonneg(v),
+    "base_received": lambda v: v is None or _nonneg(v),
 }
 _END_CHECKS = {
     "line": _SESSION_CHECKS["line"], "owner_uid": _uid, "user": _text, "account": _text,

@@ -301,3 +301,24 @@ def test_procinfo_refuses_special_pids(pid):
     assert procinfo.facts(pid) is None if pid is not None else True
     assert not procinfo.is_same_process(pid, 5)
     assert procinfo.open_pidfd(pid) is None if type(pid) is int else True
+
+
+def test_status_counts_the_links_bytes_from_ip_up_as_pppd_does(monkeypatch):
+    # The interface's counters also hold the IPCP negotiation; pppd's end
+    # count (what pppdown reports) starts at IP up, and so must status's.
+    from pppup_helper import links
+    monkeypatch.setattr(links, "interface_counters",
+                        lambda ifname: {"bytes_sent": 282, "bytes_received": 300} if ifname == "ppp0" else {})
+    up = session(phase="up", ifname="ppp0", base_sent=30, base_received=48)
+    assert links._since_ip_up(up) == {"bytes_sent": 252, "bytes_received": 252}
+    # A record from before the field existed, or counters that restarted.
+    assert links._since_ip_up(up._replace(base_sent=None)) == {"bytes_sent": 282, "bytes_received": 252}
+    assert links._since_ip_up(up._replace(base_received=10**6))["bytes_received"] == 0
+
+
+def test_counter_bases_round_trip_and_are_validated(sd):
+    rec = session(phase="up", ifname="ppp0", base_sent=30, base_received=48)
+    sd.write_session(rec)
+    assert sd.read_session("modem1") == rec
+    with pytest.raises(state._Invalid):
+        state.decode(state.encode(session()).replace(b'"base_sent": null', b'"base_sent": -1'), SessionRecord)

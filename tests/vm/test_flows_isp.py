@@ -76,10 +76,15 @@ def up_ping_down(world: World, ann, account: str) -> str:
     status = json.loads(ann.run(PPPUP, "status", "--json").stdout)[0]
     assert (status["state"], status["user"], status["account"], status["local"], status["remote"]) == \
         ("up", ann.name, account, CLIENT_ADDRESS, ISP_ADDRESS)
-    assert status["bytes_sent"] > 0 and status["bytes_received"] > 0
+    # At least the three 84-byte pings, and no more than pppd's own count at
+    # the end (status counts from IP up, as pppd does).
+    assert status["bytes_sent"] >= 3 * 84 and status["bytes_received"] >= 3 * 84, status
     down = ann.run(PPPDOWN)
     assert down.returncode == 0, down.stderr
     assert f"pppdown: stopped {account} on line1 ({ann.name}); up " in down.stdout and "received" in down.stdout
+    last = json.loads(ann.run(PPPUP, "status", "--json").stdout)[0]["last"]
+    assert last["bytes_sent"] >= status["bytes_sent"] and last["bytes_received"] >= status["bytes_received"], \
+        (status, last)
     assert interface_addresses() is None
     assert_line_clean(world, 1, record["lock_names"], mark)
     return result.stderr
