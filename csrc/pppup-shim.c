@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -191,12 +192,12 @@ static void reset_limits(void)
 #endif
 }
 
-/* Scheduling state that survives exec (R4).  Inherited niceness or a
- * real-time policy would starve or skew pppd's LCP timers; a huge timer
- * slack (PR_SET_TIMERSLACK) stretches every poll timeout of the helper, so
- * its dial time limit would not take the line back; the I/O priority, the
- * CPU affinity and the OOM score are the caller's to set for their own
- * processes, not for root's. */
+/* Scheduling and process state that survives exec (R4).  Inherited
+ * niceness or a real-time policy would starve or skew pppd's LCP timers; a
+ * huge timer slack (PR_SET_TIMERSLACK) stretches every poll timeout of the
+ * helper, so its dial time limit would not take the line back; the
+ * personality, the I/O priority, the CPU affinity and the OOM score are the
+ * caller's to set for their own processes, not for root's. */
 static void reset_scheduling(void)
 {
 	struct sched_param normal = { .sched_priority = 0 };
@@ -206,6 +207,10 @@ static void reset_scheduling(void)
 	if (sched_setscheduler(0, SCHED_OTHER, &normal) != 0 || setpriority(PRIO_PROCESS, 0, 0) != 0)
 		_exit(EXIT_HYGIENE);
 	if (prctl(PR_SET_TIMERSLACK, 50000UL, 0, 0, 0) != 0)      /* the kernel's default, 50 us */
+		_exit(EXIT_HYGIENE);
+	/* exec clears only some personality flags for setuid (e.g. not
+	 * UNAME26 or STICKY_TIMEOUTS): plain Linux. */
+	if (personality(PER_LINUX) < 0 || personality(0xffffffff) != PER_LINUX)
 		_exit(EXIT_HYGIENE);
 	if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 0 /* class none: from nice */) != 0)
 		_exit(EXIT_HYGIENE);

@@ -24,7 +24,9 @@ steps.json: {"spawn": {...}, "steps": [{...}, ...]}
          ignore_all_raw (bool: every signal ignored with the raw rt_sigaction, 32 and 33 too),
          oom_score_adj (int), ioprio_idle (bool: the idle I/O scheduling class),
          timerslack_ns (int: PR_SET_TIMERSLACK, which survives exec), cpus [N, ...] (affinity),
-         itimers {"REAL"|"VIRTUAL"|"PROF": SECONDS} (interval timers, which survive exec)
+         itimers {"REAL"|"VIRTUAL"|"PROF": SECONDS} (interval timers, which survive exec),
+         personality (int: personality(2) flags, e.g. 0x0020000 UNAME26 | 0x4000000 STICKY_TIMEOUTS),
+         mdwe (bool: PR_SET_MDWE refuse-exec-gain, which no exec can undo)
   steps: {"send": TEXT} | {"send_hex": HEX} | {"attach_fds": N} (to the next send)
          | {"send_creds": TEXT, "uid": U} (with SCM_CREDENTIALS: own pid/gid, uid U or own)
          | {"recv": SECONDS} | {"sleep": SECONDS} | {"close": true} | {"wait": SECONDS}
@@ -164,6 +166,12 @@ def spawn(spec):
                 libc = ctypes.CDLL(None, use_errno=True)
                 if libc.prctl(29, ctypes.c_ulong(spec["timerslack_ns"]), 0, 0, 0) != 0:   # PR_SET_TIMERSLACK
                     raise OSError(ctypes.get_errno(), "PR_SET_TIMERSLACK")
+            if "personality" in spec:
+                ctypes.CDLL(None).personality(spec["personality"])
+            if spec.get("mdwe"):
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.prctl(65, 1, 0, 0, 0) != 0:           # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+                    raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
             for name, seconds in spec.get("itimers", {}).items():
                 signal.setitimer(getattr(signal, "ITIMER_" + name), seconds)
             if "cpus" in spec:

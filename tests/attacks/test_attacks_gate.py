@@ -378,8 +378,11 @@ def test_R4_scheduling_state_that_survives_exec_is_reset(mallory, policy):
     # Timer slack (PR_SET_TIMERSLACK), the OOM score, the I/O priority class
     # and the CPU affinity all survive exec; the caller may set them for
     # their own processes, and must not carry them into root's.
-    spawn = {"timerslack_ns": 60 * 10**9, "oom_score_adj": 1000, "ioprio_idle": True, "cpus": [0], "nice": 10}
+    spawn = {"timerslack_ns": 60 * 10**9, "oom_score_adj": 1000, "ioprio_idle": True, "cpus": [0], "nice": 10,
+             "personality": 0x0020000 | 0x4000000}     # UNAME26 | STICKY_TIMEOUTS
     proc, pid = live_helper(mallory, spawn)
+    with open(f"/proc/{pid}/personality") as f:
+        assert int(f.read(), 16) == 0, "plain Linux, not the caller's personality"
     with open(f"/proc/{pid}/timerslack_ns") as f:
         assert int(f.read()) == 50000, "the kernel's default slack, not the caller's 60 s"
     with open(f"/proc/{pid}/oom_score_adj") as f:

@@ -655,7 +655,9 @@ def test_E4_F2_P3_pppd_started_for_a_hostile_client_gets_nothing_of_it(world, ma
         world.policy.write(world.policy_text().replace(f'\n[peers.{TEST_PEER}]\n',
                                                        f'\n[peers.{TEST_PEER}]\n[peers.pppt-hold]\n')
                            .replace(f'peers = ["{TEST_PEER}"]', f'peers = ["{TEST_PEER}", "pppt-hold"]'))
-        proc = raw_background(mallory, {"env": HOSTILE_ENV}, [
+        hostile = {"env": HOSTILE_ENV, "timerslack_ns": 60 * 10**9, "nice": 15, "umask": 0,
+                   "rlimits": {"CORE": [-1, -1], "FSIZE": [0, -1]}}
+        proc = raw_background(mallory, hostile, [
             request("acquire", line="modem1", account="a"), {"recv": 15},
             request("start_pppd", peer="pppt-hold", flags="", user="pppt-user", secret=SECRET, timeout=60),
             {"recv": 90}, {"close": True}, {"wait": 20}])
@@ -671,6 +673,14 @@ def test_E4_F2_P3_pppd_started_for_a_hostile_client_gets_nothing_of_it(world, ma
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().split(b"\0")[:-1]
         fds = {int(n): os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}
+        # nothing of the caller's process state either: pppd's idle and
+        # maxconnect timers must not be stretched by an inherited slack
+        with open(f"/proc/{pid}/timerslack_ns") as f:
+            slack = int(f.read())
+        nice = int(procinfo.stat_fields(pid)[16])
+        with open(f"/proc/{pid}/limits") as f:
+            limits = f.read()
+        umask = proc_umask(pid)
         visible = run_as(mallory, ["/bin/cat", f"/proc/{pid}/environ", f"/proc/{pid}/cmdline"])
         # Let pppd go on: it reads the secret, then finds no kernel PPP on the host.
         with open(fifo, "w"):
@@ -680,6 +690,9 @@ def test_E4_F2_P3_pppd_started_for_a_hostile_client_gets_nothing_of_it(world, ma
         os.unlink(peer)
         os.unlink(fifo)
     assert environ == [b"PATH=/usr/sbin:/usr/bin:/sbin:/bin"], environ
+    assert slack == 50000 and nice == 0 and umask == "0022", (slack, nice, umask)
+    assert [l.split()[4:6] for l in limits.splitlines() if l.startswith("Max core file size")] == [["0", "0"]]
+    assert [l.split()[3] for l in limits.splitlines() if l.startswith("Max file size")] == ["unlimited"]
     assert argv[:4] == [b"/usr/sbin/pppd", b"call", b"pppt-hold", b"nodetach"], argv
     assert not any(SECRET.encode() in a or b"pppt-user" in a for a in argv), argv
     assert fds[0] == tty and fds[1] == "/dev/null", fds
@@ -692,6 +705,11 @@ def test_E4_F2_P3_pppd_started_for_a_hostile_client_gets_nothing_of_it(world, ma
     assert got[1]["ok"] is False and got[1]["code"] == Code.PPP, got
     assert SECRET not in repr(result)
     assert read_end("modem1").exit_status == 4
+
+
+def proc_umask(pid: int) -> str:
+    with open(f"/proc/{pid}/status") as f:
+        return next(line.split()[1] for line in f if line.startswith("Umask:"))
 
 
 # ===================================================================== C (during a session)
