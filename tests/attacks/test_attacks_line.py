@@ -868,6 +868,7 @@ def test_S5_helpers_killed_at_random_points_leave_nothing_the_next_status_does_n
         new = []
         while not new and time.monotonic() < deadline:
             new = [p for p in helper_pids() if p not in before]
+            time.sleep(0.005)
         time.sleep(delay)
         for pid in new:
             try:
