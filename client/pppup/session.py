@@ -12,7 +12,10 @@ also resets it), we send ATZ and ATS0=0 (so a call-back account never leaves
 the modem auto-answering, even on a line without DTR), and the helper
 releases the line (its own DTR drop, the admin's reset command, revoking
 our fd, unlocking).  If we die without cleaning up (SIGKILL) the helper sees
-the connection close and does its part alone.
+the connection close and does its part alone.  If the helper dies under us
+(its end is watched while we dial and log in), we stop at once, leave data
+mode with +++/ATH, send ATZ and ATS0=0 ourselves, and exit HELPER; the next
+helper (any `pppup status`) drops DTR, revokes the line and removes its locks.
 
 A signal while the helper starts pppd cannot stop the helper half-way: we
 wait for its answer (bounded by ppp_timeout) and, if the link came up, take
@@ -29,7 +32,7 @@ from .accounts import Account
 from .callback import CallbackLogin, choose_alias
 from .credentials import TERMINAL, gather
 from .dialer import Dialer, budget_for
-from .interrupts import Interrupted, Interrupts
+from .interrupts import HelperGone, Interrupted, Interrupts
 from .login import log_in
 from .modem import Modem
 from .progress import Progress, amount, seconds
@@ -74,6 +77,7 @@ class Session:
         self.helper: Any = None
         self.modem: Modem | None = None
         self.holding = False            # the helper holds the line for us (before pppd)
+        self.helper_alive = True        # False once the helper ended under us (HelperGone)
         self.online = False             # the modem may be in a call (data mode)
         self.phase = "starting"
         self.dial_deadline: float | None = None    # when the helper takes the line back (no pppd yet)
@@ -95,22 +99,23 @@ class Session:
                 self.modem = Modem(fd, account.speed, account.rtscts, progress.event, credentials.secrets())
                 budget = budget_for(account, limits, acquired_at)
                 self.dial_deadline = budget.deadline
-                self.phase = "dialling"
-                dialer = Dialer(self.modem, account, budget, progress, callback=account.callback is not None,
-                                login_password=credentials.login_password, secrets=credentials.secrets())
-                self.online = True       # from the first ATD on, the modem may be in a call
-                dialer.connect()
-                if account.callback is not None and alias is not None:
-                    self.phase = "call-back"
-                    flow = CallbackLogin(account, self.modem, credentials, progress, alias, budget.deadline,
-                                         self.terminal)
-                    try:
-                        flow.run()
-                    finally:
-                        self.phase = flow.state
-                elif account.script is not None and account.script.kind == "login":
-                    self.phase = "login"
-                    log_in(account, self.modem, credentials, progress, self.terminal)
+                with interrupts.watching(getattr(self.helper, "pid", None)):
+                    self.phase = "dialling"
+                    dialer = Dialer(self.modem, account, budget, progress, callback=account.callback is not None,
+                                    login_password=credentials.login_password, secrets=credentials.secrets())
+                    self.online = True       # from the first ATD on, the modem may be in a call
+                    dialer.connect()
+                    if account.callback is not None and alias is not None:
+                        self.phase = "call-back"
+                        flow = CallbackLogin(account, self.modem, credentials, progress, alias, budget.deadline,
+                                             self.terminal)
+                        try:
+                            flow.run()
+                        finally:
+                            self.phase = flow.state
+                    elif account.script is not None and account.script.kind == "login":
+                        self.phase = "login"
+                        log_in(account, self.modem, credentials, progress, self.terminal)
                 self.phase = "pppd starting"
                 progress.step(f"starting PPP (peer {account.peer})")
                 with interrupts.deferred():
@@ -121,6 +126,10 @@ class Session:
             except BaseException as error:
                 with interrupts.deferred():
                     self._after_failure(error)
+                if isinstance(error, HelperGone):
+                    raise PppupError(f"the root helper holding line {self.line} ended ({error.how}) while "
+                                     f"{self.phase}; the modem was reset; see the system log "
+                                     "(journalctl -t pppup-helper)", Code.HELPER) from None
                 raise
             self.phase = "up"
             up = LinkUp(account.name, self.line, link.get("ifname", ""), link.get("local", ""),
@@ -169,6 +178,12 @@ class Session:
     def _after_failure(self, error: BaseException) -> None:
         if isinstance(error, Interrupted):
             self.progress.step(f"{error.name} while {self.phase}: cleaning up")
+        elif isinstance(error, HelperGone):
+            # Nobody holds the line for us now: no DTR drop, no release to ask
+            # for; reset the modem ourselves while our fd still works (the next
+            # helper revokes it and drops DTR).
+            self.progress.warn(f"the root helper holding line {self.line} ended ({error.how}); resetting the modem")
+            self.helper_alive = False
         elif self.holding and self.dial_deadline is not None and time.monotonic() >= self.dial_deadline:
             self.progress.warn("the policy's dial time limit ran out before pppd could start, so the helper "
                                "took the line back (ask your administrator for a longer dial_seconds)")
@@ -180,15 +195,17 @@ class Session:
         """Leave the line as we found it: hung up, modem reset, not auto-answering, unlocked."""
         done: list[str] = []
         helper, modem = self.helper, self.modem
-        try:
-            helper.hangup()
-            done.append("DTR dropped")
-        except (PppupError, OSError) as problem:
-            self.progress.warn(f"the helper could not drop DTR: {_message(problem)}")
+        if self.helper_alive:
+            try:
+                helper.hangup()
+                done.append("DTR dropped")
+            except (PppupError, OSError) as problem:
+                self.progress.warn(f"the helper could not drop DTR: {_message(problem)}")
         if modem is not None and modem.fd >= 0:
             try:
-                if self.online and not modem.has_modem_lines():
-                    # No DTR on this line (a pty): leave data mode the Hayes way.
+                if self.online and ("DTR dropped" not in done or not modem.has_modem_lines()):
+                    # No DTR drop (a pty, or no helper left to do it): leave
+                    # data mode the Hayes way.
                     modem.escape()
                     _best_effort(lambda: modem.command("ATH", CLEANUP_COMMAND_S))
                 modem.flush_input()
@@ -198,13 +215,14 @@ class Session:
                     done.append("ATS0=0")
             except (PppupError, OSError):
                 pass
-        try:
-            helper.release()
-            done.append("line released")
-            self.holding = False
-        except (PppupError, OSError) as problem:
-            self.progress.warn(f"the helper could not release the line: {_message(problem)} "
-                               "(it releases it when this program exits)")
+        if self.helper_alive:
+            try:
+                helper.release()
+                done.append("line released")
+                self.holding = False
+            except (PppupError, OSError) as problem:
+                self.progress.warn(f"the helper could not release the line: {_message(problem)} "
+                                   "(it releases it when this program exits)")
         self.progress.step(f"line {self.line} cleaned up: {', '.join(done) or 'nothing could be done'}")
 
     def _close_quietly(self) -> None:

@@ -9,6 +9,8 @@ The VM tests (tests/vm/test_flows_*.py) do the same with pppd and real DTR.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -217,4 +219,40 @@ def test_the_dial_time_limit_takes_the_line_back_and_pppup_says_why(ann, policy)
         status = json.loads(ann.run(PPPUP, "status", "--json").stdout)[0]
         assert status["state"] == "free" and "dial time limit" in status["last"]["reason"]
     finally:
+        world.stop()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(word) for word in f.read().split()]
+
+
+def test_a_helper_killed_under_pppup_stops_it_before_the_call_back_is_answered(ann, policy):
+    # The helper holding the line dies while the client waits for the
+    # call-back: the client must stop at once and reset the modem itself,
+    # not answer the call-back on a line nobody holds for it any more.
+    world = make_world(callback_delay=8.0, callback_attempts=1, answer_timeout=3.0)
+    proc = None
+    try:
+        policy.write(policy_text({LINE: world.tty_path("A")}, pty=True, users=[ann.name]))
+        proc = ann.start(PPPUP, "cb")
+        record = wait_for_record(LINE, timeout=30, phase="dialling")
+        world.wait_event("host", step="callback-chosen", timeout=30)
+        helper = record["supervisor_pid"]
+        assert helper in _children(proc.pid), "the helper is pppup's child (the shim it spawned)"
+        os.kill(helper, signal.SIGKILL)
+        code, _, err = finish(proc, timeout=30)
+        assert code == Code.HELPER, err
+        assert f"the root helper holding line {LINE} ended (killed by SIGKILL) while" in err, err
+        assert "the line hung up" not in err       # we stopped, nobody had to revoke us
+        world.wait_event("host", step="callback-failed", timeout=60)
+        assert world.events(kind="answer", source="A") == [], "the reset modem answered the call-back"
+        state = world.state("A")
+        assert (state["hook"], state["mode"], state["s"][0]) == ("on", "command", 0), state
+        status = json.loads(ann.run(PPPUP, "status", "--json").stdout)      # converges the dead helper's line
+        assert next(e for e in status if e["line"] == LINE)["state"] == "free"
+        line_is_clean(world, record["lock_names"])
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
         world.stop()
