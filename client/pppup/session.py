@@ -99,8 +99,8 @@ class Session:
                 self.modem = Modem(fd, account.speed, account.rtscts, progress.event, credentials.secrets())
                 budget = budget_for(account, limits, acquired_at)
                 self.dial_deadline = budget.deadline
+                self.phase = "dialling"
                 with interrupts.watching(getattr(self.helper, "pid", None)):
-                    self.phase = "dialling"
                     dialer = Dialer(self.modem, account, budget, progress, callback=account.callback is not None,
                                     login_password=credentials.login_password, secrets=credentials.secrets())
                     self.online = True       # from the first ATD on, the modem may be in a call
@@ -127,8 +127,8 @@ class Session:
                 with interrupts.deferred():
                     self._after_failure(error)
                 if isinstance(error, HelperGone):
-                    raise PppupError(f"the root helper holding line {self.line} ended ({error.how}) while "
-                                     f"{self.phase}; the modem was reset; see the system log "
+                    raise PppupError(f"the root helper holding line {self.line} ended ({error.how}; phase: "
+                                     f"{self.phase}); the modem was reset; see the system log "
                                      "(journalctl -t pppup-helper)", Code.HELPER) from None
                 raise
             self.phase = "up"
