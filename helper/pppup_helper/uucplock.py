@@ -67,6 +67,9 @@ SERIAL_LOCK = paths.STATE_DIR + "/lockdir.lock"
 # A writer that creates then writes (pppd's O_EXCL + write) leaves the file
 # empty for a moment: unparsable content is re-read after this grace.
 INVALID_GRACE_S = 0.3
+# An inode unlinked between our open and fstat (another helper moving a stale
+# lock aside) is read again under its name, a bounded number of times.
+_REREAD_ATTEMPTS = 3
 SERIALISE_TIMEOUT_S = 5.0
 _CREATE_ATTEMPTS = 4
 
@@ -252,6 +255,14 @@ class LockDir:
     def inspect(self, name: str, our_pid: int | None = None) -> LockFile:
         """What is at `name`, without following links, blocking or writing."""
         our_pid = os.getpid() if our_pid is None else our_pid
+        for _ in range(_REREAD_ATTEMPTS):
+            seen = self._inspect_once(name, our_pid)
+            if seen.ident is None or seen.nlink != 0:
+                return seen
+        # Removed under us every time: whatever was there is gone now.
+        return LockFile(name, LockState.ABSENT)
+
+    def _inspect_once(self, name: str, our_pid: int) -> LockFile:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
                          | os.O_CLOEXEC, dir_fd=self.fd)
@@ -361,12 +372,12 @@ class LockDir:
         if now.ident == seen.ident and now.nlink == 1 and still_removable(now):
             _unlink_quietly(aside, self.fd)
             return True
-        # Someone replaced or rewrote it in between: put it back untouched.
+        # Someone replaced or rewrote it in between: put it back untouched, by
+        # rename so that no other reader ever sees it with a second link.
         try:
-            os.link(aside, seen.name, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+            syscalls.rename_noreplace(aside, seen.name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         except FileExistsError:
-            pass    # a third party already holds the name; theirs stands
-        _unlink_quietly(aside, self.fd)
+            _unlink_quietly(aside, self.fd)   # a third party already holds the name; theirs stands
         return False
 
     def unlink_if(self, name: str, ident: tuple[int, int]) -> bool:
@@ -510,7 +521,10 @@ def _take_name(lockdir: LockDir, device: str, name: str, pid: int) -> tuple[int,
                                 if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""),
                              Code.LINE) from e
         seen = lockdir.inspect(name, our_pid=pid)
-        if seen.state is LockState.INVALID:
+        # Both pass in a moment: a writer between its create and its write
+        # (pppd), or between link() and unlinking its temporary name (lockdev).
+        if seen.state is LockState.INVALID or (seen.state is not LockState.HELD
+                                               and seen.nlink > 1):
             time.sleep(INVALID_GRACE_S)
             seen = lockdir.inspect(name, our_pid=pid)
         if seen.state is LockState.ABSENT:

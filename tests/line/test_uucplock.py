@@ -245,6 +245,67 @@ def test_hardlinked_lock_file_is_never_removed_even_if_stale(lockdir, tmp_path):
     assert os.lstat(other).st_nlink == 2
 
 
+def test_a_second_link_that_goes_away_within_the_grace_is_waited_for(lockdir, tmp_path):
+    """lockdev publishes by link() and then unlinks its temporary name: for a
+    moment the lock has two links.  That moment passes; it is not an attack."""
+    path = write_lock(lockdir, "LCK..ttyS1", b"%10d\n" % dead_pid())
+    temp = os.path.join(lockdir.path, "LTMP.4242")
+    os.link(path, temp)
+    remover = subprocess.Popen(["sh", "-c", f"sleep 0.1; rm -f {temp}"])
+    lock = UucpLock.acquire(lockdir, "/dev/ttyS1", ("LCK..ttyS1",))
+    remover.wait()
+    assert lockdir.inspect("LCK..ttyS1").state is LockState.OURS
+    lock.release()
+    assert os.listdir(lockdir.path) == []
+
+
+def test_a_lock_unlinked_between_open_and_fstat_reads_as_what_is_there_now(lockdir, monkeypatch):
+    """Another helper moving a stale lock aside can unlink the inode we have
+    just opened: that is the name being free, not a file with 0 links."""
+    path = write_lock(lockdir, "LCK..ttyS1", b"%10d\n" % dead_pid())
+    real_fstat, calls = os.fstat, []
+
+    def fstat_after_a_racer_removed_it(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            os.unlink(path)
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", fstat_after_a_racer_removed_it)
+    assert lockdir.inspect("LCK..ttyS1").state is LockState.ABSENT
+    write_lock(lockdir, "LCK..ttyS1", b"%10d\n" % dead_pid())
+    calls.clear()
+    monkeypatch.setattr(os, "fstat", fstat_after_a_racer_removed_it)
+    seen = lockdir.inspect("LCK..ttyS1")
+    assert seen.state is LockState.ABSENT and len(calls) == 1
+    write_lock(lockdir, "LCK..ttyS1", b"%10d\n" % dead_pid())
+    seen = lockdir.inspect("LCK..ttyS1")
+    assert seen.state is LockState.STALE and seen.nlink == 1
+
+
+def test_putting_back_a_replaced_lock_never_shows_it_with_two_links(lockdir, sleeper, monkeypatch):
+    """The put-back of rename-aside is a no-replace rename: a reader racing it
+    sees the holder's file with one link, or no file, never a second link."""
+    write_lock(lockdir, "LCK..ttyS1", b"%10d\n" % dead_pid())
+    seen = lockdir.inspect("LCK..ttyS1")
+    os.unlink(os.path.join(lockdir.path, "LCK..ttyS1"))
+    live = sleeper()
+    write_lock(lockdir, "LCK..ttyS1", b"%10d\n" % live.pid)
+    links_seen = []
+    real_link = os.link
+
+    def watching_link(*args, **kwargs):
+        links_seen.append(args)
+        return real_link(*args, **kwargs)
+
+    monkeypatch.setattr(os, "link", watching_link)
+    assert lockdir.remove_stale(seen) is False
+    assert links_seen == []
+    now = lockdir.inspect("LCK..ttyS1")
+    assert now.state is LockState.HELD and now.pid == live.pid and now.nlink == 1
+    assert os.listdir(lockdir.path) == ["LCK..ttyS1"]
+
+
 def test_oversized_file_is_refused_and_only_twelve_bytes_are_read(lockdir):
     path = write_lock(lockdir, "LCK..ttyS1", b"")
     with open(path, "wb") as f:
