@@ -9,6 +9,7 @@ left, no pppd left (the `world` fixture).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import stat
@@ -184,12 +185,9 @@ def test_L4_garbage_lock_content_is_parsed_strictly(world, mallory, alice, conte
             os.unlink(lock)
 
 
-def test_L5_two_users_racing_for_a_stale_lock_get_one_owner(world, mallory, alice):
-    dead = subprocess.Popen(["/bin/true"])
-    dead.wait()
-    for path in world.lines["modem1"].lock_paths():
-        with open(path, "w") as f:
-            f.write("%10d\n" % dead.pid)
+def race_for_modem1(users) -> list[dict]:
+    """One client per user, all asking for modem1 at the same instant; each
+    holds what it won for 3 s so that every loser meets a live owner."""
     go = time.time() + 2.0
     code = f"""
     while time.time() < {go}: pass
@@ -199,9 +197,17 @@ def test_L5_two_users_racing_for_a_stale_lock_get_one_owner(world, mallory, alic
     if fd is not None: h.release(); os.close(fd)
     h.close(); emit()
     """
-    racers = [client(u, code, background=True) for u in (alice, mallory, alice, mallory)]
-    import json
-    results = [json.loads(p.communicate(timeout=90)[0].strip().splitlines()[-1]) for p in racers]
+    racers = [client(u, code, background=True) for u in users]
+    return [json.loads(p.communicate(timeout=90)[0].strip().splitlines()[-1]) for p in racers]
+
+
+def test_L5_two_users_racing_for_a_stale_lock_get_one_owner(world, mallory, alice):
+    dead = subprocess.Popen(["/bin/true"])
+    dead.wait()
+    for path in world.lines["modem1"].lock_paths():
+        with open(path, "w") as f:
+            f.write("%10d\n" % dead.pid)
+    results = race_for_modem1([alice, mallory, alice, mallory])
     assert sum(r["won"] for r in results) == 1, results
     assert all(r["won"] or r["error"]["code"] == Code.BUSY for r in results), results
 
@@ -835,18 +841,7 @@ def test_X2_full_state_directory_refuses_cleanly_and_unlocks(world, mallory):
 
 # ===================================================================== M7, S5, X4
 def test_M7_six_clients_racing_for_a_free_line_get_one_owner(world, mallory, alice):
-    go = time.time() + 2.0
-    code = f"""
-    while time.time() < {go}: pass
-    """ + acquire_code() + f"""
-    out["won"] = fd is not None
-    while time.time() < {go} + 3: time.sleep(0.05)
-    if fd is not None: h.release(); os.close(fd)
-    h.close(); emit()
-    """
-    racers = [client(u, code, background=True) for u in (alice, mallory) * 3]
-    import json
-    results = [json.loads(p.communicate(timeout=90)[0].strip().splitlines()[-1]) for p in racers]
+    results = race_for_modem1([alice, mallory] * 3)
     assert sum(r["won"] for r in results) == 1, results
     assert all(r["won"] or r["error"]["code"] == Code.BUSY for r in results), results
 
