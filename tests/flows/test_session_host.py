@@ -237,7 +237,11 @@ def test_a_helper_killed_under_pppup_stops_it_before_the_call_back_is_answered(a
         policy.write(policy_text({LINE: world.tty_path("A")}, pty=True, users=[ann.name]))
         proc = ann.start(PPPUP, "cb")
         record = wait_for_record(LINE, timeout=30, phase="dialling")
-        world.wait_event("host", step="callback-chosen", timeout=30)
+        chosen = world.wait_event("host", step="callback-chosen", timeout=30)
+        # The server hangs up; the client reads NO CARRIER and begins to wait
+        # for the call-back, which comes 8 s later: kill well inside that wait.
+        world.wait_event("hangup", source="A", after=chosen.seq, timeout=30)
+        time.sleep(1.0)
         helper = record["supervisor_pid"]
         assert helper in _children(proc.pid), "the helper is pppup's child (the shim it spawned)"
         os.kill(helper, signal.SIGKILL)
