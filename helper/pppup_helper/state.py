@@ -25,6 +25,10 @@ from pppup_protocol.errors import Code, PppupError
 from pppup_helper.procinfo import PID_MAX_LIMIT
 
 MAX_RECORD = 16384
+# A record replaced (renamed over) or removed between our open and fstat:
+# read the name again, up to this many times in all.
+_REREAD_ATTEMPTS = 3
+_REPLACED = object()
 PHASES = ("dialling", "starting", "up", "stopping")
 # Patterns are compiled by `re` on first use (its own cache): a status
 # request that finds no record never pays for them.
@@ -279,7 +283,18 @@ class StateDir:
     def _judge(self, name: str, record_type: type) -> tuple[SessionRecord | EndRecord | None,
                                                             tuple[int, int] | None]:
         """The valid record at `name` or None, and the (st_dev, st_ino) of
-        the file that was judged (None: no file there)."""
+        the file that was judged (None: no file there).
+
+        A writer renames a new record over the old one at any moment; the old
+        inode we may just have opened then has no link left.  That is not an
+        invalid record: the name is read again, a bounded number of times."""
+        for _ in range(_REREAD_ATTEMPTS):
+            judged = self._judge_once(name, record_type)
+            if judged is not _REPLACED:
+                return judged
+        return None, None
+
+    def _judge_once(self, name: str, record_type: type):
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                          dir_fd=self.lines_fd)
@@ -294,6 +309,8 @@ class StateDir:
         try:
             st = os.fstat(fd)
             identity = (st.st_dev, st.st_ino)
+            if st.st_nlink == 0:
+                return _REPLACED
             if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_nlink != 1 \
                     or st.st_size > MAX_RECORD:
                 return None, identity

@@ -109,6 +109,38 @@ def test_a_record_written_after_the_invalid_one_was_judged_survives(sd, tmp_path
     assert _lines(tmp_path) == ["modem1.json"]                          # nothing moved aside is left
 
 
+def test_a_record_replaced_while_it_is_read_reads_as_the_new_one(sd, monkeypatch):
+    """The supervisor renames its "stopping" record over the "up" one while
+    pppdown polls it: the old inode pppdown opened has no link any more.  That
+    is the new record, not an invalid one (pppdown once took it for "no record"
+    and reported the end before the supervisor had written it)."""
+    sd.write_session(session(phase="up"))
+    real_fstat, calls = os.fstat, []
+
+    def fstat_after_the_supervisor_rewrote_it(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            sd.write_session(session(phase="stopping"))
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", fstat_after_the_supervisor_rewrote_it)
+    assert sd.read_session("modem1") == session(phase="stopping")
+    assert len(calls) == 2
+    calls.clear()
+    sd.write_session(session(phase="up"))
+
+    def fstat_after_it_was_removed(fd):
+        calls.append(fd)
+        sd.remove_session("modem1")
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", fstat_after_it_was_removed)
+    assert sd.read_session("modem1") is None and len(calls) == 1
+    monkeypatch.undo()
+    sd.write_session(session(phase="up"))
+    assert sd.discard_invalid_session("modem1") is False
+
+
 def test_a_dead_record_is_removed_only_while_it_is_still_the_one(sd, tmp_path):
     dead = session(supervisor_pid=2, supervisor_start=1)
     sd.write_session(dead)
